@@ -1,0 +1,22 @@
+# The README's two commands are `make run` and `make test`; both install what is missing first.
+SHELL := /bin/bash
+
+.PHONY: run test bootstrap build compose-check clean
+
+run: bootstrap
+	scripts/run.sh
+
+test: bootstrap
+	scripts/test.sh
+
+bootstrap:
+	scripts/bootstrap.sh
+
+build: bootstrap
+	swift build
+
+compose-check:
+	docker-compose -f docker-compose.yml config -q
+
+clean:
+	rm -rf .build .data

@@ -1,0 +1,93 @@
+import Foundation
+public import GatewayCore
+public import Hummingbird
+public import Logging
+public import Prometheus
+
+/// The roles a `gateway serve` process can play.
+public enum Role: String, CaseIterable, Sendable {
+    /// The HTTP ingest API, health and metrics.
+    case api
+    /// Publishes due inbox events to the stream.
+    case relay
+    /// Consumes the stream and processes events.
+    case worker
+    /// Every role in one process.
+    case all
+}
+
+/// The connections a gateway process opens once and shares between its roles.
+public struct GatewayResources: Sendable {
+    /// The MongoDB pool: the system of record.
+    public let mongo: MongoConnectionPool
+    /// The Redis client: the transport.
+    public let redis: RedisClient
+
+    /// Opens the pools described by `configuration`; connections are made on first use.
+    /// - Throws: ``StoreError`` or ``RedisError`` for unusable URLs.
+    public init(configuration: GatewayConfiguration, databaseName: String? = nil) throws {
+        mongo = try MongoConnectionPool(url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize)
+        redis = RedisClient(endpoint: try RedisEndpoint(url: configuration.redisURL))
+    }
+
+    /// The migration runner for the configured folder.
+    public func migrations(_ configuration: GatewayConfiguration) -> MigrationRunner {
+        MigrationRunner(pool: mongo, directory: URL(fileURLWithPath: configuration.migrationsDirectory))
+    }
+
+    /// Closes both pools.
+    public func close() async {
+        await mongo.shutdown()
+        await redis.shutdown()
+    }
+
+    /// Opens the resources, runs `body` and closes them again, also when `body` throws.
+    public static func using<T>(
+        _ configuration: GatewayConfiguration, databaseName: String? = nil, _ body: (GatewayResources) async throws -> T
+    ) async throws -> T {
+        let resources = try GatewayResources(configuration: configuration, databaseName: databaseName)
+        do {
+            let result = try await body(resources)
+            await resources.close()
+            return result
+        } catch {
+            await resources.close()
+            throw error
+        }
+    }
+}
+
+/// Builds what each role runs; `main` only parses arguments, and tests call the same functions.
+public enum GatewayRuntime {
+    /// The HTTP application of the api role: ingest, `/healthz`, `/readyz` and `/metrics`.
+    public static func buildAPI(
+        configuration: GatewayConfiguration, resources: GatewayResources, metrics: PrometheusCollectorRegistry? = nil,
+        clock: any TimeSource = SystemTimeSource(), logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        let ingest = IngestEvent(
+            secrets: configuration.webhookSecrets,
+            verifier: SignatureVerifier(toleranceSeconds: configuration.signatureToleranceSeconds),
+            inbox: MongoInboxStore(pool: resources.mongo), clock: clock)
+        IngestRoutes(
+            ingest: ingest,
+            limits: .init(
+                maxBodyBytes: configuration.maxBodyBytes, storeTimeout: configuration.ingestTimeout,
+                maxInFlight: configuration.ingestMaxInFlight)
+        ).register(on: router)
+        HealthRoutes(probes: [resources.mongo, resources.redis]).register(on: router)
+        if let metrics {
+            router.get("metrics") { _, _ in
+                var text: [UInt8] = []
+                metrics.emit(into: &text)
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: .init(bytes: text)))
+            }
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "courier-event-gateway"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
+            logger: logger)
+    }
+}

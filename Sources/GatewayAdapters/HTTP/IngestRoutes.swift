@@ -1,0 +1,148 @@
+public import GatewayCore
+import HTTPTypes
+public import Hummingbird
+import Metrics
+import NIOCore
+import Synchronization
+
+/// `POST /webhooks/{source}`: the ingest contract documented in the README and `openapi.yaml`.
+public struct IngestRoutes: Sendable {
+    /// Limits that keep the ingest path answering in bounded time.
+    public struct Limits: Sendable {
+        /// Largest accepted body (413 beyond).
+        public var maxBodyBytes: Int
+        /// Longest wait for the store before a 503.
+        public var storeTimeout: Duration
+        /// Requests waiting on the store at once before new ones get 503.
+        public var maxInFlight: Int
+
+        /// Creates the limits.
+        public init(maxBodyBytes: Int, storeTimeout: Duration, maxInFlight: Int) {
+            self.maxBodyBytes = maxBodyBytes
+            self.storeTimeout = storeTimeout
+            self.maxInFlight = maxInFlight
+        }
+    }
+
+    private let ingest: IngestEvent
+    private let limits: Limits
+    private let inFlight = InFlightCounter()
+
+    /// Creates the routes around the ingest use case.
+    public init(ingest: IngestEvent, limits: Limits) {
+        self.ingest = ingest
+        self.limits = limits
+    }
+
+    /// Adds the route to `router`.
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        router.post("webhooks/:source") { request, context in
+            try await handle(request, context: context)
+        }
+    }
+
+    private func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        let source = try context.parameters.require("source")
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limits.maxBodyBytes {
+            return answer(tooLarge())
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limits.maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return answer(tooLarge())
+        }
+        let delivery = WebhookDelivery(
+            source: source,
+            headers: SignedHeaders(
+                id: request.headers.standardWebhooks(.id), timestamp: request.headers.standardWebhooks(.timestamp),
+                signature: request.headers.standardWebhooks(.signature)),
+            body: Array(body.readableBytesView))
+
+        guard inFlight.enter(limit: limits.maxInFlight) else {
+            return answer(JSONResponse.error(.serviceUnavailable, code: "overloaded", message: "the gateway is at capacity; retry shortly", retryAfterSeconds: 1))
+        }
+        defer { inFlight.leave() }
+        let ingest = self.ingest
+        let receipt: IngestReceipt?
+        do {
+            receipt = try await withDeadline(limits.storeTimeout) { try await ingest(delivery) }
+        } catch let error as IngestError {
+            return answer(Self.response(for: error))
+        }
+        guard let receipt else {
+            return answer(JSONResponse.error(.serviceUnavailable, code: "store_timeout", message: "the event store did not confirm the write in time; retry", retryAfterSeconds: 2))
+        }
+        switch receipt.outcome {
+        case .stored: return answer(JSONResponse.make(.accepted, [("id", receipt.key.eventId), ("status", "accepted")]))
+        case .duplicate: return answer(JSONResponse.make(.ok, [("id", receipt.key.eventId), ("status", "duplicate")]))
+        }
+    }
+
+    private func tooLarge() -> Response {
+        JSONResponse.error(.contentTooLarge, code: "payload_too_large", message: "the body exceeds \(limits.maxBodyBytes) bytes")
+    }
+
+    private func answer(_ response: Response) -> Response {
+        IngestMetrics.count(response.status)
+        return response
+    }
+
+    static func response(for error: IngestError) -> Response {
+        switch error {
+        case .unknownSource: JSONResponse.error(.notFound, code: "unknown_source", message: error.description)
+        case .malformedRequest: JSONResponse.error(.badRequest, code: "invalid_request", message: error.description)
+        case .unauthenticated: JSONResponse.error(.unauthorized, code: "invalid_signature", message: error.description)
+        case .invalidPayload: JSONResponse.error(.badRequest, code: "invalid_payload", message: error.description)
+        case .storeUnavailable: JSONResponse.error(.serviceUnavailable, code: "store_unavailable", message: error.description, retryAfterSeconds: 2)
+        }
+    }
+}
+
+/// Counts ingest replies by status for `/metrics`.
+enum IngestMetrics {
+    private static let counters = Mutex<[Int: Counter]>([:])
+
+    static func count(_ status: HTTPResponse.Status) {
+        let counter = counters.withLock { counters in
+            if let counter = counters[status.code] { return counter }
+            let counter = Counter(label: "gateway_ingest_responses_total", dimensions: [("status", String(status.code))])
+            counters[status.code] = counter
+            return counter
+        }
+        counter.increment()
+    }
+}
+
+/// The number of ingest requests waiting on the store, bounded so overload is answered, not queued.
+private final class InFlightCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    func enter(limit: Int) -> Bool {
+        if count.add(1, ordering: .relaxed).newValue > limit {
+            count.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func leave() {
+        count.subtract(1, ordering: .relaxed)
+    }
+}
+
+/// The Standard Webhooks headers and their `svix-` aliases.
+enum StandardWebhooksHeader: String {
+    case id, timestamp, signature
+
+    var names: [HTTPField.Name] {
+        [HTTPField.Name("webhook-\(rawValue)")!, HTTPField.Name("svix-\(rawValue)")!]
+    }
+}
+
+extension HTTPFields {
+    /// The value of a Standard Webhooks header, under its own name or its `svix-` alias.
+    func standardWebhooks(_ header: StandardWebhooksHeader) -> String? {
+        header.names.lazy.compactMap { self[$0] }.first
+    }
+}

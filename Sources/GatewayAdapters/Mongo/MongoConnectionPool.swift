@@ -1,0 +1,119 @@
+import CMongoC
+public import GatewayCore
+import Logging
+import NIOPosix
+
+/// A pool of libmongoc clients with its own threads: every blocking driver call runs on one of them,
+/// never on an event loop or the cooperative pool.
+///
+/// `mongoc_client_t` is not thread-safe, so a client is popped, used and pushed back inside one
+/// thread-pool job and never crosses an `await`. The thread count equals the pool's maximum size, so a
+/// job never blocks waiting for a client.
+public final class MongoConnectionPool: @unchecked Sendable {
+    /// The database the gateway's collections live in.
+    public let databaseName: String
+    private let pool: OpaquePointer
+    private let threads: NIOThreadPool
+
+    /// Connects lazily to `url`; the first operation selects a server.
+    /// - Parameters:
+    ///   - url: a MongoDB connection string. `serverSelectionTimeoutMS` and `connectTimeoutMS` default to
+    ///     2 s when it does not set them, so an unavailable store fails fast instead of hanging for 30 s;
+    ///     `journal` defaults to true (see ``requireJournalledWrites(_:)``).
+    ///   - databaseName: overrides the database named in the URL (tests use one database each).
+    ///   - size: the number of clients and threads.
+    /// - Throws: ``StoreError`` when the URL is invalid.
+    public init(url: String, databaseName: String? = nil, size: Int = 16) throws(StoreError) {
+        _ = mongocInitialized
+        var error = bson_error_t()
+        guard let uri = mongoc_uri_new_with_error(url, &error) else {
+            throw StoreError(.failed, operation: "parse GATEWAY_MONGO_URL", message: StoreError(mongoc: error, operation: "").message)
+        }
+        defer { mongoc_uri_destroy(uri) }
+        for (option, milliseconds) in [("serverSelectionTimeoutMS", 2_000), ("connectTimeoutMS", 2_000)]
+        where !mongoc_uri_has_option(uri, option) {
+            mongoc_uri_set_option_as_int32(uri, option, Int32(milliseconds))
+        }
+        Self.requireJournalledWrites(uri)
+        guard let pool = mongoc_client_pool_new_with_error(uri, &error) else {
+            throw StoreError(mongoc: error, operation: "create client pool")
+        }
+        mongoc_client_pool_set_error_api(pool, 2)
+        mongoc_client_pool_max_size(pool, UInt32(size))
+        if mongoc_uri_get_appname(uri) == nil { mongoc_client_pool_set_appname(pool, "courier-event-gateway") }
+        self.pool = pool
+        self.databaseName = databaseName ?? mongoc_uri_get_database(uri).map { String(cString: $0) } ?? "gateway"
+        self.threads = NIOThreadPool(numberOfThreads: size)
+        threads.start()
+    }
+
+    /// Makes every write wait for the server's journal unless the URL chose otherwise.
+    ///
+    /// An acknowledgement without the journal only means the write reached memory: SecantusDB, killed right
+    /// after, lost 5 of 200 such inserts here (none with `j: true`). The gateway answers 202 only for what a
+    /// crash cannot take back, so it asks for the journal by default.
+    private static func requireJournalledWrites(_ uri: OpaquePointer) {
+        let writeConcern = mongoc_write_concern_copy(mongoc_uri_get_write_concern(uri))!
+        defer { mongoc_write_concern_destroy(writeConcern) }
+        guard !mongoc_write_concern_journal_is_set(writeConcern) else { return }
+        mongoc_write_concern_set_journal(writeConcern, true)
+        mongoc_uri_set_write_concern(uri, writeConcern)
+    }
+
+    /// Runs `body` with a client on the pool's threads.
+    /// - Throws: whatever `body` throws (a ``StoreError``), or ``StoreError/Code/unavailable`` after shutdown.
+    func withDatabase<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (MongoDatabase) throws -> T
+    ) async throws -> T {
+        do {
+            return try await threads.runIfActive { [self] in
+                let client = mongoc_client_pool_pop(pool)!
+                defer { mongoc_client_pool_push(pool, client) }
+                return try body(MongoDatabase(client: client, name: databaseName))
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.unavailable, operation: operation, message: "the connection pool is shut down")
+        }
+    }
+
+    /// Stops the threads (after in-flight jobs finish) and closes every connection.
+    public func shutdown() async {
+        try? await threads.shutdownGracefully()
+        mongoc_client_pool_destroy(pool)
+    }
+}
+
+extension MongoConnectionPool: HealthProbe {
+    /// `mongo`.
+    public var name: String { "mongo" }
+
+    /// Sends `ping` to the server.
+    public func ping() async throws {
+        _ = try await withDatabase("ping") { database in try database.command(["ping": .int32(1)], operation: "ping") }
+    }
+}
+
+/// `mongoc_init` must run once per process before any other libmongoc call.
+private let mongocInitialized: Void = {
+    mongoc_init()
+    mongoc_log_set_handler(
+        { level, domain, message, _ in
+            // The driver's own chatter below warnings is noise; what is left goes through swift-log.
+            guard level.rawValue <= MONGOC_LOG_LEVEL_WARNING.rawValue, let message else { return }
+            let text = "\(domain.map { String(cString: $0) } ?? "mongoc"): \(String(cString: message))"
+            driverLogger.warning("\(text)")
+        }, nil)
+}()
+
+private let driverLogger = Logger(label: "mongoc")
+
+extension MongoConnectionPool {
+    /// Drops the whole database: every event, dead letter and migration record. For tests and demo resets.
+    public func dropDatabase() async throws {
+        _ = try await withDatabase("dropDatabase") { database in
+            try database.command(["dropDatabase": .int32(1)], operation: "dropDatabase \(database.name)")
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import CMongoC
+import GatewayCore
+
+/// One popped client, valid only inside a ``MongoConnectionPool`` job: the typed operations the
+/// stores use, each turning libmongoc's error into a ``StoreError`` naming the operation.
+struct MongoDatabase {
+    let client: OpaquePointer
+    let name: String
+
+    /// Runs a database command and returns its reply.
+    func command(_ command: BSONDocument, operation: String) throws -> BSONDocument {
+        let database = mongoc_client_get_database(client, name)!
+        defer { mongoc_database_destroy(database) }
+        let commandBuffer = try BSONBuffer(command)
+        let reply = AlignedScratch()
+        var error = bson_error_t()
+        let succeeded = commandBuffer.withPointer { commandPointer in
+            mongoc_database_write_command_with_opts(database, commandPointer, nil, reply.pointer, &error)
+        }
+        defer { bson_destroy(reply.pointer) }
+        guard succeeded else { throw StoreError(mongoc: error, operation: operation) }
+        return BSONDocument(decoding: reply.pointer)
+    }
+
+    /// A handle on one collection, released when the handle goes away.
+    func collection(_ collectionName: String) -> MongoCollection {
+        MongoCollection(pointer: mongoc_client_get_collection(client, name, collectionName)!, name: collectionName)
+    }
+}
+
+/// One collection's typed CRUD operations.
+final class MongoCollection {
+    private let pointer: OpaquePointer
+    let name: String
+
+    init(pointer: OpaquePointer, name: String) {
+        self.pointer = pointer
+        self.name = name
+    }
+
+    deinit { mongoc_collection_destroy(pointer) }
+
+    /// Inserts one document with the collection's write concern.
+    func insertOne(_ document: BSONDocument) throws {
+        let buffer = try BSONBuffer(document)
+        var error = bson_error_t()
+        let inserted = buffer.withPointer { mongoc_collection_insert_one(pointer, $0, nil, nil, &error) }
+        guard inserted else { throw StoreError(mongoc: error, operation: "insert \(name)") }
+    }
+
+    /// Updates the first match of `filter`; returns how many documents matched (0 or 1).
+    @discardableResult
+    func updateOne(filter: BSONDocument, update: BSONDocument, upsert: Bool = false) throws -> Int {
+        try runUpdate(filter: filter, update: update, upsert: upsert, many: false)
+    }
+
+    /// Updates every match of `filter`; returns how many matched.
+    @discardableResult
+    func updateMany(filter: BSONDocument, update: BSONDocument) throws -> Int {
+        try runUpdate(filter: filter, update: update, upsert: false, many: true)
+    }
+
+    private func runUpdate(filter: BSONDocument, update: BSONDocument, upsert: Bool, many: Bool) throws -> Int {
+        let filterBuffer = try BSONBuffer(filter)
+        let updateBuffer = try BSONBuffer(update)
+        let optionsBuffer = try BSONBuffer(["upsert": .bool(upsert)])
+        let reply = AlignedScratch()
+        var error = bson_error_t()
+        let succeeded = filterBuffer.withPointer { filterPointer in
+            updateBuffer.withPointer { updatePointer in
+                optionsBuffer.withPointer { optionsPointer in
+                    many
+                        ? mongoc_collection_update_many(pointer, filterPointer, updatePointer, optionsPointer, reply.pointer, &error)
+                        : mongoc_collection_update_one(pointer, filterPointer, updatePointer, optionsPointer, reply.pointer, &error)
+                }
+            }
+        }
+        defer { bson_destroy(reply.pointer) }
+        guard succeeded else { throw StoreError(mongoc: error, operation: "update \(name)") }
+        let result = BSONDocument(decoding: reply.pointer)
+        return (result["matchedCount"]?.intValue ?? 0) + (result["upsertedCount"]?.intValue ?? 0)
+    }
+
+    /// Finds documents matching `filter`, with optional `sort`, `limit` and `projection` options.
+    func find(_ filter: BSONDocument, options: BSONDocument = [:]) throws -> [BSONDocument] {
+        let filterBuffer = try BSONBuffer(filter)
+        let optionsBuffer = try BSONBuffer(options)
+        let cursor = filterBuffer.withPointer { filterPointer in
+            optionsBuffer.withPointer { mongoc_collection_find_with_opts(pointer, filterPointer, $0, nil)! }
+        }
+        return try drain(cursor, operation: "find \(name)")
+    }
+
+    /// The first document matching `filter`, or nil.
+    func findOne(_ filter: BSONDocument, options: BSONDocument = [:]) throws -> BSONDocument? {
+        var limited = options
+        limited.append("limit", .int64(1))
+        return try find(filter, options: limited).first
+    }
+
+    /// Runs an aggregation pipeline and returns every result.
+    func aggregate(_ pipeline: [BSON]) throws -> [BSONDocument] {
+        let pipelineBuffer = try BSONBuffer(["pipeline": .array(pipeline)])
+        let cursor = pipelineBuffer.withPointer { mongoc_collection_aggregate(pointer, MONGOC_QUERY_NONE, $0, nil, nil)! }
+        return try drain(cursor, operation: "aggregate \(name)")
+    }
+
+    /// Counts the documents matching `filter`.
+    func count(_ filter: BSONDocument) throws -> Int {
+        let filterBuffer = try BSONBuffer(filter)
+        var error = bson_error_t()
+        let count = filterBuffer.withPointer { mongoc_collection_count_documents(pointer, $0, nil, nil, nil, &error) }
+        guard count >= 0 else { throw StoreError(mongoc: error, operation: "count \(name)") }
+        return Int(count)
+    }
+
+    /// Atomically finds one document matching `query`, applies `update` and returns the document after the
+    /// update, or nil when nothing matched (and `upsert` is false).
+    func findOneAndUpdate(
+        query: BSONDocument, update: BSONDocument, sort: BSONDocument? = nil, upsert: Bool = false
+    ) throws -> BSONDocument? {
+        let queryBuffer = try BSONBuffer(query)
+        let updateBuffer = try BSONBuffer(update)
+        let sortBuffer = try sort.map(BSONBuffer.init)
+        let options = mongoc_find_and_modify_opts_new()!
+        defer { mongoc_find_and_modify_opts_destroy(options) }
+        updateBuffer.withPointer { _ = mongoc_find_and_modify_opts_set_update(options, $0) }
+        sortBuffer?.withPointer { _ = mongoc_find_and_modify_opts_set_sort(options, $0) }
+        let flags = MONGOC_FIND_AND_MODIFY_RETURN_NEW.rawValue | (upsert ? MONGOC_FIND_AND_MODIFY_UPSERT.rawValue : 0)
+        mongoc_find_and_modify_opts_set_flags(options, mongoc_find_and_modify_flags_t(rawValue: flags))
+        let reply = AlignedScratch()
+        var error = bson_error_t()
+        let succeeded = withExtendedLifetime((updateBuffer, sortBuffer)) {
+            queryBuffer.withPointer { mongoc_collection_find_and_modify_with_opts(pointer, $0, options, reply.pointer, &error) }
+        }
+        defer { bson_destroy(reply.pointer) }
+        guard succeeded else { throw StoreError(mongoc: error, operation: "findAndModify \(name)") }
+        return BSONDocument(decoding: reply.pointer)["value"]?.documentValue
+    }
+
+    /// Inserts documents in one unordered batch; returns the error of each document that failed, by index.
+    func insertMany(_ documents: [BSONDocument]) throws -> [Int: StoreError] {
+        let buffers = try documents.map(BSONBuffer.init)
+        let optionsBuffer = try BSONBuffer(["ordered": .bool(false)])
+        let reply = AlignedScratch()
+        var error = bson_error_t()
+        let succeeded = withExtendedLifetime(buffers) {
+            var pointers: [OpaquePointer?] = buffers.map { $0.withPointer { $0 } }
+            return optionsBuffer.withPointer { optionsPointer in
+                pointers.withUnsafeMutableBufferPointer { list in
+                    list.baseAddress!.withMemoryRebound(to: OpaquePointer?.self, capacity: list.count) { base in
+                        mongoc_collection_insert_many(pointer, base, list.count, optionsPointer, reply.pointer, &error)
+                    }
+                }
+            }
+        }
+        defer { bson_destroy(reply.pointer) }
+        if succeeded { return [:] }
+        let writeErrors = BSONDocument(decoding: reply.pointer)["writeErrors"]?.arrayValue ?? []
+        guard !writeErrors.isEmpty else { throw StoreError(mongoc: error, operation: "insertMany \(name)") }
+        var failures: [Int: StoreError] = [:]
+        for case .document(let writeError) in writeErrors {
+            guard let index = writeError["index"]?.intValue else { continue }
+            failures[index] = StoreError(
+                serverCode: writeError["code"]?.intValue ?? 0, message: writeError["errmsg"]?.stringValue ?? "",
+                operation: "insertMany \(name)")
+        }
+        return failures
+    }
+
+    private func drain(_ cursor: OpaquePointer, operation: String) throws -> [BSONDocument] {
+        defer { mongoc_cursor_destroy(cursor) }
+        var documents: [BSONDocument] = []
+        var current: OpaquePointer?
+        while mongoc_cursor_next(cursor, &current) {
+            documents.append(BSONDocument(decoding: current!))
+        }
+        var error = bson_error_t()
+        if mongoc_cursor_error(cursor, &error) { throw StoreError(mongoc: error, operation: operation) }
+        return documents
+    }
+}

@@ -1,0 +1,73 @@
+public import GatewayCore
+
+/// The names of the gateway's collections, in one place for the stores and the migrations.
+enum Collections {
+    static let events = "events"
+    static let deadLetters = "dead_letters"
+    static let shipments = "shipments"
+    static let schemaMigrations = "schema_migrations"
+}
+
+/// The `events` inbox on MongoDB.
+public struct MongoInboxStore: InboxStore {
+    private let pool: MongoConnectionPool
+
+    /// Creates the store on a connection pool.
+    public init(pool: MongoConnectionPool) {
+        self.pool = pool
+    }
+
+    /// Inserts the event as `received`; the unique `{source, eventId}` index turns a second delivery into
+    /// ``InsertOutcome/duplicate`` without writing anything.
+    public func insert(_ event: NewEvent) async throws -> InsertOutcome {
+        let document = Self.document(for: event)
+        do {
+            try await pool.withDatabase("insert events") { database in
+                try database.collection(Collections.events).insertOne(document)
+            }
+            return .stored
+        } catch let error as StoreError where error.code == .duplicateKey {
+            return .duplicate
+        }
+    }
+
+    /// The stored document of an event, as auditors see it, or nil.
+    public func document(_ key: EventKey) async throws -> BSONDocument? {
+        try await pool.withDatabase("find events") { database in
+            try database.collection(Collections.events).findOne(Self.filter(key))
+        }
+    }
+
+    /// The number of stored events, optionally only those of one source or in one state.
+    public func count(source: String? = nil, status: EventStatus? = nil) async throws -> Int {
+        var filter: BSONDocument = [:]
+        if let source { filter.append("source", .string(source)) }
+        if let status { filter.append("status", .string(status.rawValue)) }
+        return try await pool.withDatabase("count events") { [filter] database in
+            try database.collection(Collections.events).count(filter)
+        }
+    }
+
+    static func filter(_ key: EventKey) -> BSONDocument {
+        ["source": .string(key.source), "eventId": .string(key.eventId)]
+    }
+
+    /// The inbox document of a new event; field names are the audit contract documented in docs/.
+    static func document(for event: NewEvent) -> BSONDocument {
+        var document: BSONDocument = [
+            "source": .string(event.key.source),
+            "eventId": .string(event.key.eventId),
+            "type": event.type.map(BSON.string) ?? .null,
+        ]
+        if let shipmentId = event.shipmentId { document.append("shipmentId", .string(shipmentId)) }
+        if let occurredAt = event.occurredAt { document.append("occurredAt", .date(occurredAt)) }
+        document.append("payload", BSON(event.payload))
+        document.append("status", .string(EventStatus.received.rawValue))
+        document.append("attempts", .int32(0))
+        document.append("receivedAt", .date(event.receivedAt))
+        document.append("availableAt", .date(event.receivedAt))
+        document.append("updatedAt", .date(event.receivedAt))
+        document.append("history", .array([]))
+        return document
+    }
+}

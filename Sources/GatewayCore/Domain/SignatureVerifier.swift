@@ -1,0 +1,109 @@
+public import Foundation
+
+/// The Standard Webhooks headers of one delivery, as received (any may be missing).
+public struct SignedHeaders: Sendable, Equatable {
+    /// `webhook-id` (or `svix-id`): the provider's unique event id.
+    public var id: String?
+    /// `webhook-timestamp` (or `svix-timestamp`): unix seconds.
+    public var timestamp: String?
+    /// `webhook-signature` (or `svix-signature`): space-separated `version,base64` entries.
+    public var signature: String?
+
+    /// Creates the header set.
+    public init(id: String?, timestamp: String?, signature: String?) {
+        self.id = id
+        self.timestamp = timestamp
+        self.signature = signature
+    }
+}
+
+/// Why a delivery failed verification. Its ``kind`` decides the HTTP status at the edge.
+public struct SignatureError: Error, Equatable, CustomStringConvertible {
+    /// The class of failure.
+    public enum Kind: Sendable, Equatable {
+        /// A header is missing or unreadable: the request is malformed (400).
+        case malformed
+        /// The request is well formed but not authentic or not fresh (401).
+        case unauthenticated
+    }
+
+    /// The class of failure.
+    public let kind: Kind
+    /// What was wrong, safe to return to the caller: it never contains a secret or the expected signature.
+    public let reason: String
+
+    /// Creates an error.
+    public init(kind: Kind, reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+
+    static func malformed(_ reason: String) -> Self { .init(kind: .malformed, reason: reason) }
+    static func unauthenticated(_ reason: String) -> Self { .init(kind: .unauthenticated, reason: reason) }
+}
+
+/// Verifies Standard Webhooks signatures over the raw body bytes.
+///
+/// Fails closed: a source without a usable secret verifies nothing. Any one of several active secrets
+/// (rotation) and any one of several `v1` entries may match; entries of unknown versions are skipped.
+public struct SignatureVerifier: Sendable {
+    /// How far the delivery's timestamp may be from now, either way, in seconds.
+    public let toleranceSeconds: Int64
+
+    /// Creates a verifier with the given timestamp tolerance (Standard Webhooks recommends 300 s).
+    public init(toleranceSeconds: Int64 = 300) {
+        self.toleranceSeconds = toleranceSeconds
+    }
+
+    /// Checks one delivery and returns its event id.
+    /// - Throws: ``SignatureError`` naming the first problem found.
+    public func verify(
+        _ headers: SignedHeaders, body: some DataProtocol, secrets: [WebhookSecret], now: Date
+    ) throws(SignatureError) -> String {
+        guard let id = headers.id?.trimmingCharacters(in: .whitespaces), !id.isEmpty else {
+            throw .malformed("missing webhook-id header")
+        }
+        guard id.utf8.count <= 256 else { throw .malformed("webhook-id is longer than 256 bytes") }
+        guard let timestampText = headers.timestamp?.trimmingCharacters(in: .whitespaces), !timestampText.isEmpty
+        else { throw .malformed("missing webhook-timestamp header") }
+        guard let timestamp = Int64(timestampText) else {
+            throw .malformed("webhook-timestamp must be unix seconds")
+        }
+        guard let signatureHeader = headers.signature, !signatureHeader.isEmpty else {
+            throw .malformed("missing webhook-signature header")
+        }
+        let entries = try Self.signatureEntries(signatureHeader)
+
+        let nowSeconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        if timestamp < nowSeconds - toleranceSeconds { throw .unauthenticated("webhook-timestamp is too old") }
+        if timestamp > nowSeconds + toleranceSeconds { throw .unauthenticated("webhook-timestamp is too far in the future") }
+        guard !secrets.isEmpty else { throw .unauthenticated("no signing secret is configured for this source") }
+
+        for entry in entries where entry.version == WebhookSignature.version {
+            for secret in secrets
+            where WebhookSignature.matches(entry.signature, id: id, timestamp: timestampText, body: body, key: secret.key) {
+                return id
+            }
+        }
+        throw .unauthenticated("no signature matches")
+    }
+
+    /// Splits the header into `(version, decoded signature)` entries, skipping undecodable ones.
+    private static func signatureEntries(_ header: String) throws(SignatureError) -> [(version: Substring, signature: Data)] {
+        var entries: [(version: Substring, signature: Data)] = []
+        var sawWellFormedEntry = false
+        for token in header.split(separator: " ", omittingEmptySubsequences: true) {
+            guard let comma = token.firstIndex(of: ","), comma != token.startIndex else { continue }
+            sawWellFormedEntry = true
+            if let decoded = Data(base64Encoded: String(token[token.index(after: comma)...])) {
+                entries.append((token[..<comma], decoded))
+            }
+        }
+        guard sawWellFormedEntry else {
+            throw .malformed("webhook-signature must hold space-separated entries of the form v1,<base64>")
+        }
+        return entries
+    }
+}

@@ -1,0 +1,41 @@
+/// A failure of the system of record, classified where it is raised so callers can decide without
+/// knowing the driver: ``Code/unavailable`` and ``Code/timeout`` are worth retrying, the others are not.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// The class of failure.
+    public enum Code: String, Sendable {
+        /// The server cannot be reached or selected.
+        case unavailable
+        /// The server did not answer in time.
+        case timeout
+        /// A unique index rejected the write.
+        case duplicateKey
+        /// The server rejected the document (validation, invalid field names, size).
+        case invalidDocument
+        /// Anything else the server or driver reported.
+        case failed
+    }
+
+    /// The class of failure.
+    public let code: Code
+    /// The operation that failed, e.g. `insert events`.
+    public let operation: String
+    /// The driver's or server's own message.
+    public let message: String
+    /// The server's numeric error code, when there is one.
+    public let serverCode: Int?
+
+    /// Creates an error.
+    public init(_ code: Code, operation: String, message: String, serverCode: Int? = nil) {
+        self.code = code
+        self.operation = operation
+        self.message = message
+        self.serverCode = serverCode
+    }
+
+    /// Whether trying the same operation again later may succeed.
+    public var isRetryable: Bool { code == .unavailable || code == .timeout }
+
+    public var description: String {
+        "\(operation) failed (\(code.rawValue)\(serverCode.map { ", server code \($0)" } ?? "")): \(message)"
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// A webhook delivery as it arrived: the source from the path, the signed headers and the raw body.
+public struct WebhookDelivery: Sendable {
+    /// The source named in `/webhooks/{source}`.
+    public let source: String
+    /// The Standard Webhooks headers.
+    public let headers: SignedHeaders
+    /// The raw body bytes, exactly as signed.
+    public let body: [UInt8]
+
+    /// Creates a delivery.
+    public init(source: String, headers: SignedHeaders, body: [UInt8]) {
+        self.source = source
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// The answer to a delivery that was accepted, stored now or before.
+public struct IngestReceipt: Sendable, Equatable {
+    /// The stored event's key.
+    public let key: EventKey
+    /// Whether this delivery stored the event or found it already stored.
+    public let outcome: InsertOutcome
+}
+
+/// Why a delivery was refused; the HTTP edge maps each case to a status.
+public enum IngestError: Error, Sendable, CustomStringConvertible {
+    /// No secrets are configured for the source (404).
+    case unknownSource(String)
+    /// Headers missing or unreadable (400).
+    case malformedRequest(String)
+    /// Signature or timestamp rejected (401).
+    case unauthenticated(String)
+    /// The body is not a JSON object or the store refused it as a document (400).
+    case invalidPayload(String)
+    /// The store cannot take the write now; the producer should retry (503).
+    case storeUnavailable(StoreError)
+
+    public var description: String {
+        switch self {
+        case .unknownSource(let source): "unknown source '\(source)'"
+        case .malformedRequest(let reason), .unauthenticated(let reason), .invalidPayload(let reason): reason
+        case .storeUnavailable(let error): "the event store is unavailable: \(error.code.rawValue)"
+        }
+    }
+}
+
+/// Verifies a delivery and stores it in the inbox; the whole of the ingest hot path.
+///
+/// Idempotency rule: the key is `(source, webhook-id)`. The first delivery of a key is stored and
+/// answered `stored`; every later one finds the key taken (the inbox's unique index decides, even
+/// between concurrent deliveries) and is answered `duplicate` with nothing written or enqueued.
+public struct IngestEvent: Sendable {
+    private let secrets: [String: [WebhookSecret]]
+    private let verifier: SignatureVerifier
+    private let inbox: any InboxStore
+    private let clock: any TimeSource
+
+    /// Creates the use case.
+    /// - Parameters:
+    ///   - secrets: the active signing secrets of each known source.
+    ///   - verifier: the signature verifier (carries the timestamp tolerance).
+    ///   - inbox: where events are stored.
+    ///   - clock: the wall clock for timestamp checks and `receivedAt`.
+    public init(
+        secrets: [String: [WebhookSecret]], verifier: SignatureVerifier, inbox: any InboxStore,
+        clock: any TimeSource = SystemTimeSource()
+    ) {
+        self.secrets = secrets
+        self.verifier = verifier
+        self.inbox = inbox
+        self.clock = clock
+    }
+
+    /// Handles one delivery.
+    /// - Throws: ``IngestError``.
+    public func callAsFunction(_ delivery: WebhookDelivery) async throws(IngestError) -> IngestReceipt {
+        guard let sourceSecrets = secrets[delivery.source] else { throw .unknownSource(delivery.source) }
+        let now = clock.now()
+        let eventId: String
+        do {
+            eventId = try verifier.verify(delivery.headers, body: delivery.body, secrets: sourceSecrets, now: now)
+        } catch {
+            switch error.kind {
+            case .malformed: throw .malformedRequest(error.reason)
+            case .unauthenticated: throw .unauthenticated(error.reason)
+            }
+        }
+        let key = EventKey(source: delivery.source, eventId: eventId)
+        let event: NewEvent
+        do {
+            event = try NewEvent(key: key, body: delivery.body, receivedAt: now)
+        } catch {
+            throw .invalidPayload(error.reason)
+        }
+        do {
+            return IngestReceipt(key: key, outcome: try await inbox.insert(event))
+        } catch let error as StoreError where error.code == .invalidDocument {
+            throw .invalidPayload("the store rejected the payload: \(error.message)")
+        } catch let error as StoreError {
+            throw .storeUnavailable(error)
+        } catch {
+            throw .storeUnavailable(StoreError(.failed, operation: "insert events", message: "\(error)"))
+        }
+    }
+}

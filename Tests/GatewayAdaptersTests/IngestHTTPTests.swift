@@ -1,0 +1,175 @@
+import Foundation
+@testable import GatewayAdapters
+import GatewayCore
+import GatewayTestSupport
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+@Suite("Ingest over HTTP, against the real store")
+struct IngestHTTPTests {
+    let logger = Logger(label: "test")
+
+    @Test func aNewEventIsAcceptedThenADuplicateIsAcknowledgedWithoutAWrite() async throws {
+        try await TestServices.withMigratedDatabase("ingest") { resources in
+            let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
+            let body = Fixtures.body()
+            try await app.test(.live) { client in
+                let first = try await client.deliver(id: "evt-1", body: body)
+                #expect(first.status == .accepted)
+                #expect(first.text == #"{"id":"evt-1","status":"accepted"}"#)
+                let second = try await client.deliver(id: "evt-1", body: body)
+                #expect(second.status == .ok)
+                #expect(second.text == #"{"id":"evt-1","status":"duplicate"}"#)
+            }
+            let inbox = MongoInboxStore(pool: resources.mongo)
+            #expect(try await inbox.count() == 1)
+            let stored = try #require(try await inbox.document(EventKey(source: Fixtures.source, eventId: "evt-1")))
+            #expect(stored["status"] == .string("received"))
+            #expect(stored["attempts"]?.intValue == 0)
+            #expect(stored["type"] == .string("shipment.status_updated"))
+            #expect(stored["shipmentId"] == .string("SHP-000123"))
+            #expect(stored["history"] == .array([]))
+            #expect(stored[path: "payload.data.hub"] == .string("AMS-1"))
+            #expect(stored[path: "payload.data.scans"] == .array([.int32(1), .double(2.5), .bool(true), .null]))
+            #expect(stored["receivedAt"]?.dateValue != nil)
+            #expect(stored["availableAt"] == stored["receivedAt"])
+        }
+    }
+
+    @Test func svixHeaderNamesAreAcceptedAsAliases() async throws {
+        try await TestServices.withMigratedDatabase("svix") { resources in
+            let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
+            let body = Fixtures.body()
+            let headers = Fixtures.signedHeaders(id: "evt-svix", body: body).map { (name: $0.name.replacingOccurrences(of: "webhook-", with: "svix-"), value: $0.value) }
+            try await app.test(.live) { client in
+                let response = try await client.deliver(id: "evt-svix", body: body, headers: headers)
+                #expect(response.status == .accepted)
+            }
+        }
+    }
+
+    @Test func rejectedDeliveriesStoreNothingAndSayWhy() async throws {
+        var configuration = TestServices.configuration()
+        configuration.maxBodyBytes = 1_024
+        try await TestServices.withMigratedDatabase("rejects", configuration: configuration) { resources in
+            let app = GatewayRuntime.buildAPI(configuration: configuration, resources: resources, logger: logger)
+            let body = Fixtures.body()
+            let stale = Int64(Date().timeIntervalSince1970) - 3_600
+            let wrongSecret = WebhookSecret(key: Array("not the secret".utf8))
+            let valid = Fixtures.signedHeaders(id: "evt-x", body: body)
+            let cases: [(String, [(name: String, value: String)]?, String, String, HTTPResponse.Status, String)] = [
+                ("bad signature", Fixtures.signedHeaders(id: "evt-x", body: body, secret: wrongSecret), Fixtures.source, body, .unauthorized, "invalid_signature"),
+                ("stale timestamp", Fixtures.signedHeaders(id: "evt-x", body: body, timestamp: stale), Fixtures.source, body, .unauthorized, "invalid_signature"),
+                ("tampered body", valid, Fixtures.source, body.replacingOccurrences(of: "in_transit", with: "delivered"), .unauthorized, "invalid_signature"),
+                ("missing headers", [], Fixtures.source, body, .badRequest, "invalid_request"),
+                ("missing signature", Array(valid.prefix(2)), Fixtures.source, body, .badRequest, "invalid_request"),
+                ("array body", Fixtures.signedHeaders(id: "evt-x", body: "[1]"), Fixtures.source, "[1]", .badRequest, "invalid_payload"),
+                ("invalid json", Fixtures.signedHeaders(id: "evt-x", body: "{oops"), Fixtures.source, "{oops", .badRequest, "invalid_payload"),
+                ("unknown source", valid, "nobody", body, .notFound, "unknown_source"),
+            ]
+            try await app.test(.live) { client in
+                for (name, headers, source, sentBody, status, code) in cases {
+                    let response = try await client.deliver(source: source, id: "evt-x", body: sentBody, headers: headers)
+                    #expect(response.status == status, "\(name)")
+                    #expect(response.text.contains(#""error":"\#(code)""#), "\(name): \(response.text)")
+                    #expect(!response.text.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "\(name) echoes the secret")
+                }
+                let large = #"{"pad":""# + String(repeating: "x", count: 2_000) + #""}"#
+                let tooLarge = try await client.deliver(id: "evt-big", body: large)
+                #expect(tooLarge.status == .contentTooLarge)
+                #expect(tooLarge.text.contains("payload_too_large"))
+            }
+            #expect(try await MongoInboxStore(pool: resources.mongo).count() == 0)
+        }
+    }
+
+    @Test func fiftyConcurrentDeliveriesOfOneEventStoreExactlyOne() async throws {
+        try await TestServices.withMigratedDatabase("concurrent") { resources in
+            let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
+            let body = Fixtures.body()
+            let statuses = try await app.test(.live) { client in
+                try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for _ in 0..<50 {
+                        group.addTask { try await client.deliver(id: "evt-race", body: body).status }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+            }
+            #expect(statuses.filter { $0 == .accepted }.count == 1)
+            #expect(statuses.filter { $0 == .ok }.count == 49)
+            #expect(try await MongoInboxStore(pool: resources.mongo).count() == 1)
+        }
+    }
+
+    @Test func healthAndReadinessReportTheDependencies() async throws {
+        try await TestServices.withMigratedDatabase("ready") { resources in
+            let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
+            try await app.test(.live) { client in
+                #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+                let ready = try await client.execute(uri: "/readyz", method: .get)
+                #expect(ready.status == .ok)
+                #expect(ready.text == #"{"status":"ready","mongo":"ok","redis":"ok"}"#)
+            }
+        }
+        var unreachableRedis = TestServices.configuration()
+        unreachableRedis.redisURL = "redis://127.0.0.1:\(FreePort.next())/0"
+        try await TestServices.withMigratedDatabase("notready", configuration: unreachableRedis) { resources in
+            let app = GatewayRuntime.buildAPI(configuration: unreachableRedis, resources: resources, logger: logger)
+            try await app.test(.live) { client in
+                let ready = try await client.execute(uri: "/readyz", method: .get)
+                #expect(ready.status == .serviceUnavailable)
+                #expect(ready.text.contains(#""mongo":"ok""#))
+                #expect(ready.text.contains(#""redis":"unavailable"#))
+            }
+        }
+    }
+}
+
+@Suite("Ingest when the store is down", .serialized)
+struct StoreOutageTests {
+    @Test func aCrashedStoreGetsA503QuicklyAndNothingIsStored() async throws {
+        let server = try await SecantusServer()
+        var configuration = TestServices.configuration()
+        configuration.mongoURL = server.url(database: "outage")
+        configuration.ingestTimeout = .milliseconds(1_500)
+        let body = Fixtures.body()
+        var restarted: SecantusServer?
+        do {
+            try await GatewayResources.using(configuration) { resources in
+                try await resources.migrations(configuration).applyPending()
+                let app = GatewayRuntime.buildAPI(configuration: configuration, resources: resources, logger: Logger(label: "test"))
+                try await app.test(.live) { client in
+                    // Every acknowledged write must survive the crash: the 202 waits for the journal.
+                    for index in 0..<20 {
+                        let response = try await client.deliver(id: "before-outage-\(index)", body: body)
+                        #expect(response.status == .accepted)
+                    }
+                    await server.crash()
+                    let started = ContinuousClock.now
+                    let response = try await client.deliver(id: "during-outage", body: body)
+                    let waited = ContinuousClock.now - started
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] != nil)
+                    #expect(waited < .seconds(5), "answered after \(waited), not bounded by the ingest timeout")
+                }
+            }
+            restarted = try await server.restarted()
+            try await GatewayResources.using(configuration) { resources in
+                let inbox = MongoInboxStore(pool: resources.mongo)
+                let count = try await inbox.count()
+                let lost = try await inbox.document(EventKey(source: Fixtures.source, eventId: "during-outage"))
+                #expect(count == 20)
+                #expect(lost == nil)
+            }
+        } catch {
+            await restarted?.destroy()
+            await server.destroy()
+            throw error
+        }
+        await restarted?.destroy()
+        await server.destroy()
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import GatewayCore
+import Testing
+
+@Suite("Payload parsing")
+struct PayloadTests {
+    let key = EventKey(source: "s", eventId: "e")
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func anObjectBecomesAnEventWithItsIndexedFields() throws {
+        let body = #"{"type":"shipment.status_updated","shipmentId":"SHP-000123","occurredAt":"2026-11-24T10:00:00Z","data":{"n":1}}"#
+        let event = try NewEvent(key: key, body: Array(body.utf8), receivedAt: now)
+        #expect(event.type == "shipment.status_updated")
+        #expect(event.shipmentId == "SHP-000123")
+        #expect(event.occurredAt == Date(timeIntervalSince1970: 1_795_514_400))
+        #expect(event.payload["data"] == .object([("n", .integer(1))]))
+    }
+
+    @Test func fractionalSecondsInOccurredAtAreUnderstood() throws {
+        let body = #"{"occurredAt":"2026-11-24T10:00:00.250Z"}"#
+        let event = try NewEvent(key: key, body: Array(body.utf8), receivedAt: now)
+        #expect(event.occurredAt == Date(timeIntervalSince1970: 1_795_514_400.25))
+    }
+
+    @Test(arguments: [#"[1,2]"#, #""text""#, "42", "null", "", "{", #"{"a":1}x"#, #"{"a":01}"#, #"{'a':1}"#])
+    func anythingButAJSONObjectIsRejected(body: String) {
+        #expect(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now) }
+    }
+
+    @Test func keyOrderNumbersAndEscapesAreKept() throws {
+        let value = try JSONValue(parsing: Array(#"{"z":1,"a":1.5,"big":9223372036854775807,"e":1e3,"s":"\u00e9\ud83d\ude00\n","t":[true,false,null]}"#.utf8))
+        guard case .object(let members) = value else { Issue.record("not an object"); return }
+        #expect(members.map(\.key) == ["z", "a", "big", "e", "s", "t"])
+        #expect(value["z"] == .integer(1))
+        #expect(value["a"] == .double(1.5))
+        #expect(value["big"] == .integer(Int64.max))
+        #expect(value["e"] == .double(1000))
+        #expect(value["s"] == .string("é😀\n"))
+        #expect(value["t"] == .array([.bool(true), .bool(false), .null]))
+    }
+
+    @Test func dangerousInputIsRejectedNotCrashedOn() {
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: Array(deep.utf8)) }
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: Array(#"{"a\u0000b":1}"#.utf8)) }
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: Array(#"{"a":"\ud800"}"#.utf8)) }
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: [0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D]) }
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make test`: starts Redis and SecantusDB on free ports, runs `swift test` against them, stops them
+# again (also on failure). A GATEWAY_MONGO_URL already set (a real mongod) is used instead of SecantusDB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir="$(mktemp -d "${TMPDIR:-/tmp}/gateway-test.XXXXXX")"
+cleanup() { scripts/services.sh stop "$dir"; rm -rf "$dir"; }
+trap cleanup EXIT
+
+given_mongo_url="${GATEWAY_MONGO_URL:-}"
+scripts/services.sh start "$dir"
+# shellcheck disable=SC1091
+source "$dir/env"
+if [ -n "$given_mongo_url" ]; then
+  export GATEWAY_MONGO_URL="$given_mongo_url"
+  echo "test: using the given GATEWAY_MONGO_URL"
+fi
+export GATEWAY_SECANTUSD="$PWD/.venv/bin/secantusd-py"
+export GATEWAY_TEST_ARTIFACTS="$dir"
+
+swift build --build-tests
+swift test --skip-build "$@"
