@@ -29,14 +29,28 @@ struct Serve: AsyncParsableCommand {
             guard pending.isEmpty else {
                 throw StartupError("migrations are pending (\(pending.map(\.id).joined(separator: ", "))): run `gateway migrate` first")
             }
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            let api = GatewayRuntime.buildAPI(
-                configuration: configuration, resources: resources, metrics: registry, logger: logger,
-                onServerRunning: { port in
-                    logger.notice("gateway listening on http://\(configuration.httpHost):\(port) (role \(role.rawValue))")
-                })
-            let group = ServiceGroup(services: [api], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            var services: [any Service] = []
+            var routingClient: HTTPRoutingService?
+            if role == .api || role == .all {
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                services.append(GatewayRuntime.buildAPI(
+                    configuration: configuration, resources: resources, metrics: registry, logger: logger,
+                    onServerRunning: { port in
+                        logger.notice("gateway listening on http://\(configuration.httpHost):\(port) (role \(role.rawValue))")
+                    }))
+            }
+            if role == .relay || role == .all {
+                services.append(GatewayRuntime.buildRelay(configuration: configuration, resources: resources, logger: logger))
+            }
+            if role == .worker || role == .all {
+                let worker = GatewayRuntime.buildWorker(configuration: configuration, resources: resources, logger: logger)
+                services.append(worker.service)
+                routingClient = worker.routing
+                logger.notice("worker \(configuration.workerId) routing to \(configuration.routingURL), \(configuration.workerConcurrency) in flight")
+            }
+            let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            defer { Task { [routingClient] in await routingClient?.shutdown() } }
             try await group.run()
         }
     }

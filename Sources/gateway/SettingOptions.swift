@@ -1,7 +1,8 @@
 import ArgumentParser
 import GatewayAdapters
 
-/// Flags that override the GATEWAY_* environment variables, shared by every command.
+/// Flags that override the GATEWAY_* environment variables, shared by every command. Every other setting
+/// (retry, circuit breaker, relay and stream timing) is read from its variable; README lists them all.
 struct SettingOptions: ParsableArguments {
     @Option(help: "Address to bind (GATEWAY_HTTP_HOST, default 127.0.0.1).")
     var httpHost: String?
@@ -26,6 +27,11 @@ struct SettingOptions: ParsableArguments {
     @Option(name: .customLong("migrations-dir"), help: "Folder of migration files (GATEWAY_MIGRATIONS_DIR, default migrations).")
     var migrationsDirectory: String?
 
+    @Option(name: .customLong("routing-url"), help: "Routing service endpoint (GATEWAY_ROUTING_URL, default http://127.0.0.1:8090/v1/routes).")
+    var routingURL: String?
+    @Option(name: .customLong("worker-concurrency"), help: "Events in flight per worker process (GATEWAY_WORKER_CONCURRENCY, default 256).")
+    var workerConcurrency: String?
+
     /// The flags that were given, by setting.
     var overrides: [Setting: String] {
         let pairs: [(Setting, String?)] = [
@@ -33,6 +39,7 @@ struct SettingOptions: ParsableArguments {
             (.redisURL, redisURL), (.webhookSecrets, webhookSecrets), (.maxBodyBytes, maxBodyBytes),
             (.signatureToleranceSeconds, signatureTolerance), (.ingestTimeoutMilliseconds, ingestTimeout),
             (.ingestMaxInFlight, ingestMaxInFlight), (.migrationsDirectory, migrationsDirectory),
+            (.routingURL, routingURL), (.workerConcurrency, workerConcurrency),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { setting, value in value.map { (setting, $0) } })
     }

@@ -22,12 +22,16 @@ public struct GatewayResources: Sendable {
     public let mongo: MongoConnectionPool
     /// The Redis client: the transport.
     public let redis: RedisClient
+    /// A Redis connection of its own for blocking stream reads, whose socket timeout outlasts the block.
+    public let blockingRedis: RedisClient
 
     /// Opens the pools described by `configuration`; connections are made on first use.
     /// - Throws: ``StoreError`` or ``RedisError`` for unusable URLs.
     public init(configuration: GatewayConfiguration, databaseName: String? = nil) throws {
         mongo = try MongoConnectionPool(url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize)
-        redis = RedisClient(endpoint: try RedisEndpoint(url: configuration.redisURL))
+        let endpoint = try RedisEndpoint(url: configuration.redisURL)
+        redis = RedisClient(endpoint: endpoint)
+        blockingRedis = RedisClient(endpoint: endpoint, connections: 1, commandTimeout: .seconds(5))
     }
 
     /// The migration runner for the configured folder.
@@ -39,6 +43,7 @@ public struct GatewayResources: Sendable {
     public func close() async {
         await mongo.shutdown()
         await redis.shutdown()
+        await blockingRedis.shutdown()
     }
 
     /// Opens the resources, runs `body` and closes them again, also when `body` throws.
@@ -89,5 +94,38 @@ public enum GatewayRuntime {
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "courier-event-gateway"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger)
+    }
+
+    /// The relay pass, as `serve --role relay` runs it in a loop and `relay --once` runs it once.
+    public static func buildRelayPass(configuration: GatewayConfiguration, resources: GatewayResources) -> RelayDueEvents {
+        RelayDueEvents(
+            outbox: MongoEventRepository(pool: resources.mongo), stream: eventStream(configuration, resources),
+            recoveryWindow: configuration.relayRecoveryWindow, batchSize: configuration.relayBatchSize)
+    }
+
+    /// The relay role.
+    public static func buildRelay(configuration: GatewayConfiguration, resources: GatewayResources, logger: Logger) -> RelayService {
+        RelayService(relay: buildRelayPass(configuration: configuration, resources: resources), pollInterval: configuration.relayPollInterval, logger: logger)
+    }
+
+    /// The worker role, with the routing client it owns (shut it down after the service stops).
+    public static func buildWorker(
+        configuration: GatewayConfiguration, resources: GatewayResources, logger: Logger
+    ) -> (service: WorkerService, routing: HTTPRoutingService) {
+        let routing = HTTPRoutingService(url: configuration.routingURL, timeout: configuration.routingTimeout, concurrency: configuration.workerConcurrency)
+        let process = ProcessEvent(
+            events: MongoEventRepository(pool: resources.mongo), shipments: MongoShipmentStore(pool: resources.mongo), routing: routing,
+            policy: ProcessingPolicy(retry: configuration.retry, parkWindow: configuration.parkWindow, parkInterval: configuration.parkInterval),
+            breaker: CircuitBreaker(failureThreshold: configuration.circuitFailureThreshold, coolDown: configuration.circuitCooldown),
+            rateLimit: TokenBucket(ratePerSecond: configuration.routingRateLimit),
+            workerId: configuration.workerId, leaseDuration: configuration.lease)
+        let service = WorkerService(
+            process: process, stream: eventStream(configuration, resources), consumer: configuration.workerId,
+            concurrency: configuration.workerConcurrency, claimIdle: configuration.streamClaimIdle, logger: logger)
+        return (service, routing)
+    }
+
+    private static func eventStream(_ configuration: GatewayConfiguration, _ resources: GatewayResources) -> RedisEventStream {
+        RedisEventStream(commands: resources.redis, blockingReads: resources.blockingRedis, stream: configuration.streamName)
     }
 }

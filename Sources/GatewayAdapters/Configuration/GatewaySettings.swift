@@ -30,6 +30,47 @@ public enum Setting: String, CaseIterable, Sendable {
     case ingestMaxInFlight = "GATEWAY_INGEST_MAX_IN_FLIGHT"
     /// Folder of migration files. Default `migrations`.
     case migrationsDirectory = "GATEWAY_MIGRATIONS_DIR"
+    /// The routing service's endpoint. Default `http://127.0.0.1:8090/v1/routes`.
+    case routingURL = "GATEWAY_ROUTING_URL"
+    /// Timeout of one routing call, in ms. Default 5000.
+    case routingTimeoutMilliseconds = "GATEWAY_ROUTING_TIMEOUT_MS"
+    /// Routing calls per second across one worker process; 0 means unlimited. Default 0.
+    case routingRateLimit = "GATEWAY_ROUTING_RATE_LIMIT"
+    /// Events one worker process handles at once. Default 256.
+    case workerConcurrency = "GATEWAY_WORKER_CONCURRENCY"
+    /// This worker's name in leases and the consumer group. Default `worker-{host}-{pid}`.
+    case workerId = "GATEWAY_WORKER_ID"
+    /// First retry delay, in ms. Default 1000.
+    case retryBaseMilliseconds = "GATEWAY_RETRY_BASE_MS"
+    /// Growth of the retry delay per attempt. Default 2.
+    case retryFactor = "GATEWAY_RETRY_FACTOR"
+    /// Longest retry delay before jitter, in ms. Default 300000.
+    case retryCapMilliseconds = "GATEWAY_RETRY_CAP_MS"
+    /// Relative jitter of retry delays, 0…0.99. Default 0.2.
+    case retryJitter = "GATEWAY_RETRY_JITTER"
+    /// Routing attempts before an event is dead-lettered. Default 8.
+    case maxAttempts = "GATEWAY_MAX_ATTEMPTS"
+    /// How long an event waits for its unknown shipment, in ms. Default 3600000 (1 h).
+    case parkWindowMilliseconds = "GATEWAY_PARK_WINDOW_MS"
+    /// How often a parked event is re-checked, in ms. Default 60000.
+    case parkIntervalMilliseconds = "GATEWAY_PARK_INTERVAL_MS"
+    /// Consecutive transient failures that open the circuit breaker; 0 turns it off. Default 20.
+    case circuitFailureThreshold = "GATEWAY_CIRCUIT_FAILURE_THRESHOLD"
+    /// How long the open breaker stops routing calls, in ms. Default 30000.
+    case circuitCooldownMilliseconds = "GATEWAY_CIRCUIT_COOLDOWN_MS"
+    /// How long a worker's claim on an event lasts, in ms. Default 30000; must exceed the routing timeout by 5 s.
+    case leaseMilliseconds = "GATEWAY_LEASE_MS"
+    /// Idle time after which another worker takes over a stream entry, in ms. Default 30000; must exceed the
+    /// routing timeout by 5 s, or slow work would be taken over while it still runs.
+    case streamClaimIdleMilliseconds = "GATEWAY_STREAM_CLAIM_IDLE_MS"
+    /// The Redis Stream's name. Default `gateway:events`.
+    case streamName = "GATEWAY_STREAM_NAME"
+    /// Pause between relay passes that found nothing to do, in ms. Default 200.
+    case relayPollMilliseconds = "GATEWAY_RELAY_POLL_MS"
+    /// Events per relay batch. Default 500.
+    case relayBatchSize = "GATEWAY_RELAY_BATCH_SIZE"
+    /// How long a queued event may go unclaimed before the relay publishes it again, in ms. Default 300000.
+    case relayRecoveryMilliseconds = "GATEWAY_RELAY_RECOVERY_MS"
 
     /// The dotted key swift-configuration reads, e.g. `gateway.http.port`.
     public var key: String { rawValue.lowercased().replacingOccurrences(of: "_", with: ".") }
@@ -59,6 +100,30 @@ public struct GatewayConfiguration: Sendable {
     public var ingestTimeout: Duration = .milliseconds(2_000)
     public var ingestMaxInFlight = 4_096
     public var migrationsDirectory = "migrations"
+    public var routingURL = "http://127.0.0.1:8090/v1/routes"
+    public var routingTimeout: Duration = .milliseconds(5_000)
+    public var routingRateLimit = 0.0
+    public var workerConcurrency = 256
+    public var workerId = GatewayConfiguration.defaultWorkerId
+    public var retry = RetryPolicy()
+    public var parkWindow: Duration = .seconds(3_600)
+    public var parkInterval: Duration = .seconds(60)
+    public var circuitFailureThreshold = 20
+    public var circuitCooldown: Duration = .seconds(30)
+    public var lease: Duration = .seconds(30)
+    public var streamClaimIdle: Duration = .seconds(30)
+    public var streamName = "gateway:events"
+    public var relayPollInterval: Duration = .milliseconds(200)
+    public var relayBatchSize = 500
+    public var relayRecoveryWindow: Duration = .seconds(300)
+
+    /// `worker-{host}-{pid}`: unique per process, readable in leases.
+    public static var defaultWorkerId: String {
+        "worker-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// The margin by which leases and the stream's re-claim idle time must exceed the routing timeout.
+    public static let routingTimeoutMargin: Duration = .seconds(5)
 
     /// The defaults.
     public init() {}
@@ -91,6 +156,40 @@ public struct GatewayConfiguration: Sendable {
         ingestTimeout = try reader.integer(.ingestTimeoutMilliseconds, in: 50...60_000).map { .milliseconds($0) } ?? ingestTimeout
         ingestMaxInFlight = try reader.integer(.ingestMaxInFlight, in: 1...1_000_000) ?? ingestMaxInFlight
         migrationsDirectory = reader.string(.migrationsDirectory) ?? migrationsDirectory
+        routingURL = reader.string(.routingURL) ?? routingURL
+        routingTimeout = try reader.milliseconds(.routingTimeoutMilliseconds, in: 10...600_000) ?? routingTimeout
+        routingRateLimit = try reader.decimal(.routingRateLimit, in: 0...1_000_000) ?? routingRateLimit
+        workerConcurrency = try reader.integer(.workerConcurrency, in: 1...100_000) ?? workerConcurrency
+        workerId = reader.string(.workerId) ?? workerId
+        retry.base = try reader.milliseconds(.retryBaseMilliseconds, in: 1...86_400_000) ?? retry.base
+        retry.factor = try reader.decimal(.retryFactor, in: 1...100) ?? retry.factor
+        retry.cap = try reader.milliseconds(.retryCapMilliseconds, in: 1...604_800_000) ?? retry.cap
+        retry.jitter = try reader.decimal(.retryJitter, in: 0...0.99) ?? retry.jitter
+        retry.maxAttempts = try reader.integer(.maxAttempts, in: 1...1_000) ?? retry.maxAttempts
+        parkWindow = try reader.milliseconds(.parkWindowMilliseconds, in: 0...2_592_000_000) ?? parkWindow
+        parkInterval = try reader.milliseconds(.parkIntervalMilliseconds, in: 10...86_400_000) ?? parkInterval
+        circuitFailureThreshold = try reader.integer(.circuitFailureThreshold, in: 0...1_000_000) ?? circuitFailureThreshold
+        circuitCooldown = try reader.milliseconds(.circuitCooldownMilliseconds, in: 1...3_600_000) ?? circuitCooldown
+        lease = try reader.milliseconds(.leaseMilliseconds, in: 100...3_600_000) ?? lease
+        streamClaimIdle = try reader.milliseconds(.streamClaimIdleMilliseconds, in: 100...3_600_000) ?? streamClaimIdle
+        streamName = reader.string(.streamName) ?? streamName
+        relayPollInterval = try reader.milliseconds(.relayPollMilliseconds, in: 1...60_000) ?? relayPollInterval
+        relayBatchSize = try reader.integer(.relayBatchSize, in: 1...10_000) ?? relayBatchSize
+        relayRecoveryWindow = try reader.milliseconds(.relayRecoveryMilliseconds, in: 100...86_400_000) ?? relayRecoveryWindow
+        try validateTiming()
+    }
+
+    /// Checks the relations between timeouts that no single value can: svix's lesson is that slow work must
+    /// not be re-claimed or have its lease expire while the routing call may still be running.
+    /// - Throws: ``ConfigurationError`` naming the variable to raise.
+    public func validateTiming() throws(ConfigurationError) {
+        let needed = routingTimeout + Self.routingTimeoutMargin
+        if streamClaimIdle < needed {
+            throw ConfigurationError(setting: .streamClaimIdleMilliseconds, reason: "must be at least GATEWAY_ROUTING_TIMEOUT_MS + 5000 (\(needed.milliseconds) ms), or slow work is re-claimed while it still runs")
+        }
+        if lease < needed {
+            throw ConfigurationError(setting: .leaseMilliseconds, reason: "must be at least GATEWAY_ROUTING_TIMEOUT_MS + 5000 (\(needed.milliseconds) ms), or a lease expires while its routing call still runs")
+        }
     }
 
     /// Parses `source=whsec_…,whsec_…;source2=whsec_…`.
@@ -143,5 +242,20 @@ private struct SettingsReader {
             throw ConfigurationError(setting: setting, reason: "\(value) is outside \(range.lowerBound)…\(range.upperBound)")
         }
         return value
+    }
+
+    func decimal(_ setting: Setting, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+        guard let text = string(setting) else { return nil }
+        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+            throw ConfigurationError(setting: setting, reason: "'\(text)' is not a number")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(setting: setting, reason: "\(value) is outside \(range.lowerBound)…\(range.upperBound)")
+        }
+        return value
+    }
+
+    func milliseconds(_ setting: Setting, in range: ClosedRange<Int>) throws(ConfigurationError) -> Duration? {
+        try integer(setting, in: range).map { .milliseconds($0) }
     }
 }

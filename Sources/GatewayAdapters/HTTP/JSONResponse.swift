@@ -1,4 +1,4 @@
-import Foundation
+import GatewayCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -7,12 +7,7 @@ import NIOCore
 enum JSONResponse {
     /// A reply whose body is a flat JSON object of strings.
     static func make(_ status: HTTPResponse.Status, _ fields: [(String, String)], headers: HTTPFields = [:]) -> Response {
-        var body = "{"
-        for (index, field) in fields.enumerated() {
-            if index > 0 { body += "," }
-            body += "\"\(escape(field.0))\":\"\(escape(field.1))\""
-        }
-        body += "}"
+        let body = JSONValue.object(fields.map { ($0.0, .string($0.1)) }).serialized
         var allHeaders = headers
         allHeaders[.contentType] = "application/json"
         return Response(status: status, headers: allHeaders, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
@@ -23,22 +18,5 @@ enum JSONResponse {
         var headers: HTTPFields = [:]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         return make(status, [("error", code), ("message", message)], headers: headers)
-    }
-
-    private static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20: escaped += String(format: "\\u%04x", scalar.value)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped
     }
 }

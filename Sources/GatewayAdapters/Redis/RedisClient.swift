@@ -130,6 +130,26 @@ public final class RedisClient: @unchecked Sendable {
         return reply
     }
 
+    /// Sends several commands in one round trip and returns their replies in order.
+    ///
+    /// Not retried on a broken connection: a pipeline may hold non-idempotent commands such as `XADD *`.
+    /// - Throws: ``RedisError`` with code `unavailable` when the connection fails.
+    public func pipeline(_ commands: [[String]]) async throws -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
+        do {
+            return try await threads.runIfActive { [self] in
+                let connection = try idle.withLock { $0.popLast() } ?? Connection(endpoint: endpoint, timeout: commandTimeout)
+                let replies = try connection.runPipeline(commands)
+                idle.withLock { $0.append(connection) }
+                return replies
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(code: .unavailable, command: "pipeline", message: "the client is shut down")
+        }
+    }
+
     /// Closes every connection after in-flight commands finish.
     public func shutdown() async {
         try? await threads.shutdownGracefully()
@@ -196,13 +216,34 @@ private final class Connection: @unchecked Sendable {
         return Self.copy(reply.assumingMemoryBound(to: redisReply.self))
     }
 
+    func runPipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        for arguments in commands {
+            let raw = arguments.map { Array($0.utf8) }
+            let appended = Self.withArgv(raw) { argv, lengths in redisAppendCommandArgv(context, Int32(raw.count), argv, lengths) }
+            guard appended == REDIS_OK else { throw RedisError(code: .unavailable, command: "pipeline", message: Self.errorText(context)) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for arguments in commands {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
+                throw RedisError(code: .unavailable, command: arguments.first ?? "", message: Self.errorText(context))
+            }
+            replies.append(Self.copy(reply.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(reply)
+        }
+        return replies
+    }
+
     private static func withArgv<T>(
         _ arguments: [[UInt8]], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T
     ) -> T {
         let pointers = arguments.map { bytes -> UnsafeMutablePointer<CChar> in
             let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
             bytes.withUnsafeBufferPointer { source in
-                source.withMemoryRebound(to: CChar.self) { pointer.initialize(from: $0.baseAddress!, count: bytes.count) }
+                source.withMemoryRebound(to: CChar.self) { chars in
+                    if let base = chars.baseAddress { pointer.initialize(from: base, count: bytes.count) }
+                }
             }
             return pointer
         }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A Standard Webhooks signing secret, written `whsec_<base64 key>`; the HMAC key is the decoded bytes.
 public struct WebhookSecret: Sendable, Equatable, CustomStringConvertible {

@@ -1,0 +1,204 @@
+public import Foundation
+public import GatewayCore
+
+/// The inbox's lifecycle writes: worker claims and outcomes, relay reservations, lease sweeps and dead letters.
+public struct MongoEventRepository: EventRepository, OutboxStore {
+    private let pool: MongoConnectionPool
+
+    /// Creates the repository on a connection pool.
+    public init(pool: MongoConnectionPool) {
+        self.pool = pool
+    }
+
+    // MARK: Worker
+
+    public func claim(_ key: EventKey, worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedEvent? {
+        let token = UUID().uuidString
+        let expiresAt = now.addingTimeInterval(leaseDuration.seconds)
+        var query = MongoInboxStore.filter(key)
+        // A `processing` event whose lease expired is claimable too: its worker died or stalled, and the
+        // fenced outcome write keeps that worker from overwriting this attempt if it wakes up.
+        query.append("$or", .array([
+            .document(["status": .document(["$in": .array([.string(EventStatus.received.rawValue), .string(EventStatus.queued.rawValue)])])]),
+            .document([
+                "status": .document(["$in": .array([.string(EventStatus.retryScheduled.rawValue), .string(EventStatus.parked.rawValue)])]),
+                "availableAt": .document(["$lte": .date(now)]),
+            ]),
+            .document(["status": .string(EventStatus.processing.rawValue), "lease.expiresAt": .document(["$lte": .date(now)])]),
+        ]))
+        let update: BSONDocument = [
+            "$set": .document([
+                "status": .string(EventStatus.processing.rawValue),
+                "lease": .document(["owner": .string(worker), "token": .string(token), "expiresAt": .date(expiresAt)]),
+                "claimedAt": .date(now),
+                "updatedAt": .date(now),
+            ]),
+            "$inc": .document(["claims": .int32(1)]),
+        ]
+        let claimed = try await pool.withDatabase("claim events") { [query] database in
+            try database.collection(Collections.events).findOneAndUpdate(query: query, update: update)
+        }
+        return claimed.map { Self.claimedEvent(from: $0, key: key, lease: Lease(owner: worker, token: token, expiresAt: expiresAt)) }
+    }
+
+    public func record(_ transition: Transition, attempt: AttemptRecord, for event: ClaimedEvent, now: Date) async throws -> Bool {
+        var fenced = MongoInboxStore.filter(event.key)
+        fenced.append("status", .string(EventStatus.processing.rawValue))
+        fenced.append("lease.token", .string(event.lease.token))
+        var set: BSONDocument = ["status": .string(transition.status.rawValue), "updatedAt": .date(now)]
+        switch transition {
+        case .complete(let decision):
+            set.append("result", Self.document(decision, decidedAt: now))
+            set.append("processedAt", .date(now))
+        case .retry(let at, let error, _), .park(let at, let error):
+            set.append("availableAt", .date(at))
+            set.append("lastError", .string(error))
+        case .deadLetter(let failureClass, let error, _):
+            set.append("failureClass", .string(failureClass.rawValue))
+            set.append("lastError", .string(error))
+            set.append("deadAt", .date(now))
+            set.append("deadLetter", .string("pending"))
+        }
+        var update: BSONDocument = [
+            "$set": .document(set),
+            "$unset": .document(["lease": .string("")]),
+            "$push": .document(["history": Self.document(attempt)]),
+        ]
+        if transition.spendsAttempt { update.append("$inc", .document(["attempts": .int32(1)])) }
+        return try await pool.withDatabase("record outcome") { [fenced, update] database in
+            let events = database.collection(Collections.events)
+            guard let stored = try events.findOneAndUpdate(query: fenced, update: update) else { return false }
+            if transition.status == .dead { try Self.writeDeadLetter(for: stored, in: database) }
+            return true
+        }
+    }
+
+    // MARK: Relay
+
+    public func reserveDue(now: Date, limit: Int) async throws -> [EventKey] {
+        let due: BSONDocument = [
+            "status": .document(["$in": .array(EventStatus.publishable.map { .string($0.rawValue) })]),
+            "availableAt": .document(["$lte": .date(now)]),
+        ]
+        return try await reserve(due, sort: ["availableAt": .int32(1)], now: now, limit: limit)
+    }
+
+    public func reserveStale(queuedBefore: Date, now: Date, limit: Int) async throws -> [EventKey] {
+        let stale: BSONDocument = [
+            "status": .string(EventStatus.queued.rawValue),
+            "queuedAt": .document(["$lt": .date(queuedBefore)]),
+        ]
+        return try await reserve(stale, sort: ["queuedAt": .int32(1)], now: now, limit: limit)
+    }
+
+    public func releaseReservation(_ keys: [EventKey]) async throws {
+        _ = try await pool.withDatabase("release reservation") { database in
+            try database.collection(Collections.events).updateMany(
+                filter: ["$or": .array(keys.map { .document(MongoInboxStore.filter($0)) }), "status": .string(EventStatus.queued.rawValue)],
+                update: ["$set": .document(["queuedAt": .date(Date(timeIntervalSince1970: 0))])])
+        }
+    }
+
+    public func sweepExpiredLeases(now: Date, limit: Int) async throws -> Int {
+        try await pool.withDatabase("sweep expired leases") { database in
+            let events = database.collection(Collections.events)
+            let expired = try events.find(
+                ["status": .string(EventStatus.processing.rawValue), "lease.expiresAt": .document(["$lte": .date(now)])],
+                options: ["limit": .int64(Int64(limit)), "projection": .document(["source": .int32(1), "eventId": .int32(1), "attempts": .int32(1), "lease": .int32(1), "claimedAt": .int32(1)])])
+            var swept = 0
+            for document in expired {
+                guard let token = document[path: "lease.token"], let source = document["source"], let eventId = document["eventId"] else { continue }
+                let entry = Self.document(AttemptRecord(
+                    attempt: document["attempts"]?.intValue ?? 0, startedAt: document["claimedAt"]?.dateValue ?? now, finishedAt: now,
+                    outcome: .retry, error: "lease_expired: \(document[path: "lease.owner"]?.stringValue ?? "a worker") did not finish", routingLatencyMs: nil))
+                swept += try events.updateOne(
+                    filter: ["source": source, "eventId": eventId, "status": .string(EventStatus.processing.rawValue), "lease.token": token],
+                    update: [
+                        "$set": .document(["status": .string(EventStatus.retryScheduled.rawValue), "availableAt": .date(now), "updatedAt": .date(now)]),
+                        "$unset": .document(["lease": .string("")]),
+                        "$push": .document(["history": entry]),
+                    ])
+            }
+            return swept
+        }
+    }
+
+    public func reconcileDeadLetters(limit: Int) async throws -> Int {
+        try await pool.withDatabase("reconcile dead letters") { database in
+            let pending = try database.collection(Collections.events).find(
+                ["status": .string(EventStatus.dead.rawValue), "deadLetter": .string("pending")], options: ["limit": .int64(Int64(limit))])
+            for event in pending { try Self.writeDeadLetter(for: event, in: database) }
+            return pending.count
+        }
+    }
+
+    /// Marks up to `limit` events matching `filter` queued under a fresh token, and returns those this call won.
+    private func reserve(_ filter: BSONDocument, sort: BSONDocument, now: Date, limit: Int) async throws -> [EventKey] {
+        let token = UUID().uuidString
+        return try await pool.withDatabase("reserve events") { database in
+            let events = database.collection(Collections.events)
+            let candidates = try events.find(filter, options: ["sort": .document(sort), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1)])])
+            guard !candidates.isEmpty else { return [] }
+            var won = filter
+            won.append("_id", .document(["$in": .array(candidates.compactMap { $0["_id"] })]))
+            try events.updateMany(filter: won, update: [
+                "$set": .document(["status": .string(EventStatus.queued.rawValue), "queuedAt": .date(now), "relayToken": .string(token), "updatedAt": .date(now)])
+            ])
+            return try events.find(["relayToken": .string(token)], options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
+                .compactMap { document in
+                    guard let source = document["source"]?.stringValue, let eventId = document["eventId"]?.stringValue else { return nil }
+                    return EventKey(source: source, eventId: eventId)
+                }
+        }
+    }
+
+    // MARK: Documents
+
+    /// Upserts the `dead_letters` document of a dead event, then marks it written; safe to repeat.
+    private static func writeDeadLetter(for event: BSONDocument, in database: MongoDatabase) throws {
+        guard let source = event["source"], let eventId = event["eventId"] else { return }
+        let deadLetter: BSONDocument = [
+            "source": source, "eventId": eventId,
+            "eventKey": .string("\(source.stringValue ?? ""):\(eventId.stringValue ?? "")"),
+            "type": event["type"] ?? .null,
+            "shipmentId": event["shipmentId"] ?? .null,
+            "failureClass": event["failureClass"] ?? .null,
+            "reason": event["failureClass"] ?? .null,
+            "lastError": event["lastError"] ?? .null,
+            "attempts": event["attempts"] ?? .int32(0),
+            "history": event["history"] ?? .array([]),
+            "payload": event["payload"] ?? .null,
+            "receivedAt": event["receivedAt"] ?? .null,
+            "deadAt": event["deadAt"] ?? .date(Date()),
+        ]
+        try database.collection(Collections.deadLetters).updateOne(
+            filter: ["source": source, "eventId": eventId], update: ["$set": .document(deadLetter)], upsert: true)
+        try database.collection(Collections.events).updateOne(
+            filter: ["source": source, "eventId": eventId, "status": .string(EventStatus.dead.rawValue)],
+            update: ["$set": .document(["deadLetter": .string("written")])])
+    }
+
+    static func document(_ record: AttemptRecord) -> BSON {
+        .document([
+            "attempt": .int32(Int32(record.attempt)),
+            "startedAt": .date(record.startedAt),
+            "finishedAt": .date(record.finishedAt),
+            "outcome": .string(record.outcome.rawValue),
+            "error": record.error.map(BSON.string) ?? .null,
+            "routingLatencyMs": record.routingLatencyMs.map { .int32(Int32($0)) } ?? .null,
+        ])
+    }
+
+    static func document(_ decision: RoutingDecision, decidedAt: Date) -> BSON {
+        .document(["hub": .string(decision.hub), "routeCode": .string(decision.routeCode), "eta": .date(decision.eta), "decidedAt": .date(decidedAt)])
+    }
+
+    private static func claimedEvent(from document: BSONDocument, key: EventKey, lease: Lease) -> ClaimedEvent {
+        let receivedAt = document["receivedAt"]?.dateValue ?? Date()
+        return ClaimedEvent(
+            key: key, type: document["type"]?.stringValue, shipmentId: document["shipmentId"]?.stringValue,
+            occurredAt: document["occurredAt"]?.dateValue ?? receivedAt, receivedAt: receivedAt,
+            payload: document["payload"].map(JSONValue.init) ?? .object([]), attempts: document["attempts"]?.intValue ?? 0,
+            lease: lease)
+    }
+}

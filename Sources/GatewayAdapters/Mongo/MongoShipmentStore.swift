@@ -1,0 +1,85 @@
+public import Foundation
+public import GatewayCore
+
+/// The `shipments` collection: the context workers send to the routing service.
+public struct MongoShipmentStore: ShipmentStore {
+    private let pool: MongoConnectionPool
+
+    /// Creates the store on a connection pool.
+    public init(pool: MongoConnectionPool) {
+        self.pool = pool
+    }
+
+    public func shipment(_ shipmentId: String) async throws -> Shipment? {
+        let document = try await pool.withDatabase("find shipments") { database in
+            try database.collection(Collections.shipments).findOne(["shipmentId": .string(shipmentId)])
+        }
+        return document.map(Self.shipment(from:))
+    }
+
+    /// Order-insensitive update: the filter only matches while the shipment's `lastEventAt` is not newer than
+    /// this event, so an event that arrives after a newer one is recorded on the event but changes nothing here.
+    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipmentId: String, from event: EventKey, occurredAt: Date) async throws -> Bool {
+        var set: BSONDocument = [
+            "lastEventAt": .date(occurredAt),
+            "lastEventId": .string(event.description),
+            "route": MongoEventRepository.document(decision, decidedAt: Date()),
+        ]
+        if let status { set.append("status", .string(status)) }
+        let filter: BSONDocument = [
+            "shipmentId": .string(shipmentId),
+            "$or": .array([.document(["lastEventAt": .null]), .document(["lastEventAt": .document(["$lte": .date(occurredAt)])])]),
+        ]
+        return try await pool.withDatabase("update shipments") { [set] database in
+            try database.collection(Collections.shipments).updateOne(filter: filter, update: ["$set": .document(set)]) > 0
+        }
+    }
+
+    /// Creates shipments `SHP-000001` … `SHP-{count}` that do not exist yet; returns how many were created.
+    public func seed(count: Int, batchSize: Int = 1_000) async throws -> Int {
+        var created = 0
+        for start in stride(from: 1, through: count, by: batchSize) {
+            let documents = (start..<min(start + batchSize, count + 1)).map(Self.seedDocument)
+            created += try await pool.withDatabase("seed shipments") { database in
+                let failures = try database.collection(Collections.shipments).insertMany(documents)
+                if let failure = failures.values.first(where: { $0.code != .duplicateKey }) { throw failure }
+                return documents.count - failures.count
+            }
+        }
+        return created
+    }
+
+    /// The id of seeded shipment number `number`.
+    public static func seededId(_ number: Int) -> String {
+        "SHP-" + String(repeating: "0", count: max(0, 6 - String(number).count)) + String(number)
+    }
+
+    private static let cities: [(String, String, String)] = [
+        ("Amsterdam", "NL", "1011"), ("Berlin", "DE", "10115"), ("Lyon", "FR", "69001"), ("Milan", "IT", "20121"),
+        ("Madrid", "ES", "28001"), ("Warsaw", "PL", "00-001"), ("Vienna", "AT", "1010"), ("Lisbon", "PT", "1100"),
+    ]
+
+    private static func seedDocument(_ number: Int) -> BSONDocument {
+        let city = cities[number % cities.count]
+        return [
+            "shipmentId": .string(seededId(number)),
+            "orderId": .string("ORD-\(seededId(number).dropFirst(4))"),
+            "merchantId": .string("M-\(number % 50 + 1)"),
+            "status": .string("created"),
+            "destination": .document(["city": .string(city.0), "country": .string(city.1), "postalCode": .string(city.2)]),
+            "lastEventAt": .null,
+            "route": .null,
+            "createdAt": .date(Date()),
+        ]
+    }
+
+    private static func shipment(from document: BSONDocument) -> Shipment {
+        Shipment(
+            shipmentId: document["shipmentId"]?.stringValue ?? "", orderId: document["orderId"]?.stringValue ?? "",
+            merchantId: document["merchantId"]?.stringValue ?? "", status: document["status"]?.stringValue ?? "",
+            destination: Shipment.Destination(
+                city: document[path: "destination.city"]?.stringValue ?? "", country: document[path: "destination.country"]?.stringValue ?? "",
+                postalCode: document[path: "destination.postalCode"]?.stringValue ?? ""),
+            lastEventAt: document["lastEventAt"]?.dateValue)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+public import GatewayCore
+
+/// The event stream on a Redis Stream with one consumer group shared by all workers.
+///
+/// Entries hold only the event key (`source`, `eventId`): the inbox document is the record, the entry a
+/// notification. The stream is trimmed approximately to `maxLength`; anything trimmed before it was read
+/// is still `queued` in the inbox and the relay publishes it again.
+public struct RedisEventStream: EventStream {
+    private let commands: RedisClient
+    private let blockingReads: RedisClient
+    private let stream: String
+    private let group: String
+    private let maxLength: Int
+
+    /// Creates the stream adapter.
+    /// - Parameters:
+    ///   - commands: the client for short commands.
+    ///   - blockingReads: a client of its own for `XREADGROUP … BLOCK`, whose socket timeout exceeds the block time.
+    public init(commands: RedisClient, blockingReads: RedisClient, stream: String = "gateway:events", group: String = "workers", maxLength: Int = 1_000_000) {
+        self.commands = commands
+        self.blockingReads = blockingReads
+        self.stream = stream
+        self.group = group
+        self.maxLength = maxLength
+    }
+
+    public func prepare() async throws {
+        let reply = try await commands.send(["XGROUP", "CREATE", stream, group, "0", "MKSTREAM"])
+        if case .error(let message) = reply, !message.hasPrefix("BUSYGROUP") {
+            throw RedisError(code: .commandFailed, command: "XGROUP CREATE", message: message)
+        }
+    }
+
+    public func publish(_ keys: [EventKey]) async throws {
+        let replies = try await commands.pipeline(keys.map { key in
+            ["XADD", stream, "MAXLEN", "~", String(maxLength), "*", "source", key.source, "eventId", key.eventId]
+        })
+        if let failure = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let message) = failure {
+            throw RedisError(code: .commandFailed, command: "XADD", message: message)
+        }
+    }
+
+    public func read(consumer: String, count: Int, block: Duration) async throws -> [StreamMessage] {
+        let arguments = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(count), "BLOCK", String(block.milliseconds), "STREAMS", stream, ">"]
+        var reply = try await blockingReads.send(arguments, idempotent: false)
+        if case .error(let message) = reply, message.hasPrefix("NOGROUP") {
+            // The stream or its group vanished (Redis restarted empty or was flushed): recreate and read again.
+            try await prepare()
+            reply = try await blockingReads.send(arguments, idempotent: false)
+        }
+        if case .error(let message) = reply { throw RedisError(code: .commandFailed, command: "XREADGROUP", message: message) }
+        return reply.elements?.first?.elements?.dropFirst().first.map(Self.messages) ?? []
+    }
+
+    public func reclaim(consumer: String, minIdle: Duration, count: Int) async throws -> [StreamMessage] {
+        let reply = try await commands.send(["XAUTOCLAIM", stream, group, consumer, String(minIdle.milliseconds), "0-0", "COUNT", String(count)])
+        if case .error(let message) = reply {
+            if message.hasPrefix("NOGROUP") { return [] }
+            throw RedisError(code: .commandFailed, command: "XAUTOCLAIM", message: message)
+        }
+        // Redis 7 answers [next cursor, claimed entries, ids of entries deleted meanwhile].
+        guard let parts = reply.elements, parts.count >= 2 else { return [] }
+        if parts.count >= 3, let deleted = parts[2].elements?.compactMap(\.text), !deleted.isEmpty {
+            try await acknowledge(deleted)
+        }
+        return Self.messages(parts[1])
+    }
+
+    public func acknowledge(_ ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await commands.call(["XACK", stream, group] + ids)
+    }
+
+    /// Uses a marker key: a Redis that lost its data no longer has it, and the first caller to set it again learns so.
+    public func contentsWereLost() async throws -> Bool {
+        let reply = try await commands.call(["SET", "\(stream):epoch", UUID().uuidString, "NX"])
+        return reply.text == "OK"
+    }
+
+    private static func messages(_ entries: RedisReply) -> [StreamMessage] {
+        (entries.elements ?? []).compactMap { entry in
+            guard let parts = entry.elements, parts.count == 2, let id = parts[0].text, let fields = parts[1].elements else { return nil }
+            var values: [String: String] = [:]
+            for pair in stride(from: 0, to: fields.count - 1, by: 2) {
+                if let name = fields[pair].text, let value = fields[pair + 1].text { values[name] = value }
+            }
+            guard let source = values["source"], let eventId = values["eventId"] else { return nil }
+            return StreamMessage(id: id, key: EventKey(source: source, eventId: eventId))
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds.
+    var milliseconds: Int64 {
+        components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

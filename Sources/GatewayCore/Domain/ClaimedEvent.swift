@@ -1,0 +1,85 @@
+public import Foundation
+
+/// An event a worker holds the lease on.
+public struct ClaimedEvent: Sendable, Equatable {
+    public var key: EventKey
+    public var type: String?
+    public var shipmentId: String?
+    /// When the event happened at the source (or, without `occurredAt`, when it was received).
+    public var occurredAt: Date
+    public var receivedAt: Date
+    public var payload: JSONValue
+    /// Routing attempts made before this claim.
+    public var attempts: Int
+    /// The lease that fences this worker's writes.
+    public var lease: Lease
+
+    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date, receivedAt: Date, payload: JSONValue, attempts: Int, lease: Lease) {
+        self.key = key
+        self.type = type
+        self.shipmentId = shipmentId
+        self.occurredAt = occurredAt
+        self.receivedAt = receivedAt
+        self.payload = payload
+        self.attempts = attempts
+        self.lease = lease
+    }
+}
+
+/// A worker's time-limited exclusive right to finish an event.
+///
+/// Lease fencing: every outcome write is conditional on the event still being `processing` under this
+/// token, so a worker whose lease expired (and whose event was taken over) cannot overwrite a newer attempt.
+public struct Lease: Sendable, Equatable {
+    /// The worker holding it.
+    public var owner: String
+    /// Unique per claim.
+    public var token: String
+    /// When another worker may take the event over.
+    public var expiresAt: Date
+
+    public init(owner: String, token: String, expiresAt: Date) {
+        self.owner = owner
+        self.token = token
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Why an event was dead-lettered, so operators can tell data problems from system problems.
+public enum FailureClass: String, Sendable, Codable, CaseIterable {
+    /// The routing service rejected it for good (4xx): a data problem.
+    case permanent
+    /// Its shipment never appeared within the parking window: a data problem.
+    case unknownShipment = "unknown_shipment"
+    /// The payload cannot be routed at all (e.g. no shipmentId): a data problem.
+    case invalidPayload = "invalid_payload"
+    /// Transient failures until the attempts ran out: a system problem.
+    case retriesExhausted = "retries_exhausted"
+}
+
+/// One entry of an event's `history` array.
+public struct AttemptRecord: Sendable, Equatable {
+    /// The outcome names auditors rely on.
+    public enum Outcome: String, Sendable, Codable {
+        case processed, retry, dead, parked
+    }
+
+    /// The routing attempt number (for `parked` and rescheduled entries: the attempts made so far).
+    public var attempt: Int
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var outcome: Outcome
+    /// What went wrong, when something did.
+    public var error: String?
+    /// How long the routing call took, when one was made.
+    public var routingLatencyMs: Int?
+
+    public init(attempt: Int, startedAt: Date, finishedAt: Date, outcome: Outcome, error: String?, routingLatencyMs: Int?) {
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+        self.error = error
+        self.routingLatencyMs = routingLatencyMs
+    }
+}

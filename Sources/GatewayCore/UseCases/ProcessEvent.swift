@@ -1,0 +1,116 @@
+import Foundation
+
+/// What handling one stream entry came to.
+public enum ProcessingResult: Sendable, Equatable {
+    /// The event was not claimable (already claimed, processed or dead, or not due): nothing done.
+    case skipped
+    /// The attempt ended in this status.
+    case moved(to: EventStatus)
+    /// The lease expired before the outcome was written; the taking-over worker decides.
+    case leaseLost
+}
+
+/// Handles one event end to end: claim, shipment lookup, paced routing call, lease-fenced outcome.
+///
+/// Exactly-once effects: the claim is atomic, so one worker at a time holds an event; the routing call
+/// carries `Idempotency-Key: {source}:{eventId}` and the shipment update is conditional and idempotent,
+/// so an attempt repeated after a crash has no second effect.
+public struct ProcessEvent: Sendable {
+    private let events: any EventRepository
+    private let shipments: any ShipmentStore
+    private let routing: any RoutingService
+    private let policy: ProcessingPolicy
+    private let breaker: CircuitBreaker
+    private let rateLimit: TokenBucket
+    private let workerId: String
+    private let leaseDuration: Duration
+    private let clock: any TimeSource
+    private let random: any RandomSource
+
+    /// Creates the use case.
+    public init(
+        events: any EventRepository, shipments: any ShipmentStore, routing: any RoutingService, policy: ProcessingPolicy,
+        breaker: CircuitBreaker, rateLimit: TokenBucket, workerId: String, leaseDuration: Duration,
+        clock: any TimeSource = SystemTimeSource(), random: any RandomSource = SystemRandomSource()
+    ) {
+        self.events = events
+        self.shipments = shipments
+        self.routing = routing
+        self.policy = policy
+        self.breaker = breaker
+        self.rateLimit = rateLimit
+        self.workerId = workerId
+        self.leaseDuration = leaseDuration
+        self.clock = clock
+        self.random = random
+    }
+
+    /// Processes the event announced by a stream entry.
+    /// - Throws: ``StoreError`` when the store fails; the entry should then stay unacknowledged.
+    public func callAsFunction(_ key: EventKey) async throws -> ProcessingResult {
+        let startedAt = clock.now()
+        guard let event = try await events.claim(key, worker: workerId, leaseDuration: leaseDuration, now: startedAt) else {
+            return .skipped
+        }
+        var routingLatencyMs: Int?
+        let result: AttemptResult
+        if let shipmentId = event.shipmentId {
+            if let shipment = try await shipments.shipment(shipmentId) {
+                switch breaker.permission(now: clock.now()) {
+                case .rejected(let until):
+                    result = .circuitOpen(until: until)
+                case .proceed:
+                    try await rateLimit.acquire()
+                    let callStarted = ContinuousClock.now
+                    let answer = await routing.route(RoutingRequest(key: key, type: event.type, shipment: shipment, payload: event.payload))
+                    routingLatencyMs = Int(((ContinuousClock.now - callStarted).seconds * 1_000).rounded())
+                    switch answer {
+                    case .success(let decision):
+                        breaker.record(transientFailure: false, now: clock.now())
+                        result = .routed(decision)
+                    case .failure(let failure):
+                        breaker.record(transientFailure: failure.kind == .transient, now: clock.now())
+                        result = .failed(failure)
+                    }
+                }
+            } else {
+                result = .shipmentMissing
+            }
+        } else {
+            result = .noShipmentId
+        }
+
+        let now = clock.now()
+        let transition = policy.decide(result, for: event, now: now, random: random)
+        if case .complete(let decision) = transition, let shipmentId = event.shipmentId {
+            // Before the event is marked processed: if the worker dies in between, the retry repeats an
+            // idempotent update rather than losing it.
+            _ = try await shipments.applyRouting(
+                decision, status: event.payload["status"]?.stringValue, to: shipmentId, from: key, occurredAt: event.occurredAt)
+        }
+        let record = AttemptRecord(
+            attempt: event.attempts + (transition.spendsAttempt ? 1 : 0), startedAt: startedAt, finishedAt: now,
+            outcome: transition.outcome, error: transition.error, routingLatencyMs: routingLatencyMs)
+        guard try await events.record(transition, attempt: record, for: event, now: now) else { return .leaseLost }
+        return .moved(to: transition.status)
+    }
+}
+
+extension Transition {
+    /// Whether this step counts a routing attempt.
+    public var spendsAttempt: Bool {
+        switch self {
+        case .complete: true
+        case .retry(_, _, let spends), .deadLetter(_, _, let spends): spends
+        case .park: false
+        }
+    }
+
+    /// The error recorded with the step, if any.
+    public var error: String? {
+        switch self {
+        case .complete: nil
+        case .retry(_, let error, _), .park(_, let error), .deadLetter(_, let error, _): error
+        }
+    }
+}
