@@ -67,6 +67,9 @@ let package = Package(
             dependencies: [
                 "GatewayCore", "GatewayAdapters",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictness
         ),
@@ -97,6 +100,14 @@ let package = Package(
         .testTarget(
             name: "GatewayCoreTests",
             dependencies: ["GatewayCore", "GatewayTestSupport"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "GatewayCore", "GatewayAdapters", "GatewayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictness
         ),
         .testTarget(

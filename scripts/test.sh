@@ -17,7 +17,7 @@ if [ -n "$given_mongo_url" ]; then
   echo "test: using the given GATEWAY_MONGO_URL"
 fi
 export GATEWAY_SECANTUSD="$PWD/.venv/bin/secantusd-py"
-export GATEWAY_TEST_ARTIFACTS="$dir"
 
 swift build --build-tests
+export GATEWAY_BIN_DIR="$(swift build --show-bin-path)"
 swift test --skip-build "$@"

@@ -10,5 +10,5 @@ struct Gateway: AsyncParsableCommand {
             Every setting is read from its GATEWAY_* environment variable; the matching flag overrides it.
             Run `gateway <command> --help` for a command's settings.
             """,
-        subcommands: [Serve.self, Migrate.self, Relay.self, Seed.self, Sign.self])
+        subcommands: [Serve.self, Migrate.self, Relay.self, Seed.self, Events.self, Sign.self])
 }

@@ -26,6 +26,8 @@ struct RoutingSimulator: AsyncParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "How late a timed-out call is answered, in ms.") var timeoutMilliseconds = 30_000
     @Option(help: "Share of keys that are unroutable: always answered 422 (permanent), 0…1.") var unroutableRate = 0.0
     @Option(help: "Each Idempotency-Key fails (503) its first N calls.") var failFirst = 0
+    @Option(help: "Keys starting with this prefix always fail (503), e.g. 'broken-courier:' for one whole source.")
+    var failingKeyPrefix: String?
     @Option(help: "Seed of the failure draws.") var seed: UInt64 = 42
 
     func validate() throws {
@@ -40,7 +42,8 @@ struct RoutingSimulator: AsyncParsableCommand {
         let simulator = Simulator(
             settings: .init(
                 latency: .milliseconds(latencyMilliseconds), failureRate: failureRate, timeoutRate: timeoutRate,
-                timeoutDelay: .milliseconds(timeoutMilliseconds), unroutableRate: unroutableRate, failFirst: failFirst, seed: seed))
+                timeoutDelay: .milliseconds(timeoutMilliseconds), unroutableRate: unroutableRate, failFirst: failFirst,
+                failingKeyPrefix: failingKeyPrefix, seed: seed))
         let router = Router()
         router.post("v1/routes") { request, _ in try await simulator.route(request) }
         router.get("stats") { _, _ in simulator.statsResponse() }
@@ -63,6 +66,7 @@ final class Simulator: Sendable {
         var timeoutDelay: Duration
         var unroutableRate: Double
         var failFirst: Int
+        var failingKeyPrefix: String?
         var seed: UInt64
     }
 
@@ -154,6 +158,7 @@ final class Simulator: Sendable {
 
     private func answer(key: String, call: Int) -> Answer {
         if call <= settings.failFirst { return .transient }
+        if let prefix = settings.failingKeyPrefix, key.hasPrefix(prefix) { return .transient }
         if Self.unit(settings.seed, key, 0) < settings.unroutableRate { return .unroutable }
         let draw = Self.unit(settings.seed, key, call)
         if draw < settings.failureRate { return .transient }

@@ -73,6 +73,8 @@ public final class MongoConnectionPool: @unchecked Sendable {
             }
         } catch let error as StoreError {
             throw error
+        } catch let error as CancellationError {
+            throw error
         } catch {
             throw StoreError(.unavailable, operation: operation, message: "the connection pool is shut down")
         }

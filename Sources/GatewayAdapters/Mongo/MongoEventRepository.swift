@@ -13,38 +13,33 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
     // MARK: Worker
 
     public func claim(_ key: EventKey, worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedEvent? {
-        let token = UUID().uuidString
-        let expiresAt = now.addingTimeInterval(leaseDuration.seconds)
-        var query = MongoInboxStore.filter(key)
-        // A `processing` event whose lease expired is claimable too: its worker died or stalled, and the
-        // fenced outcome write keeps that worker from overwriting this attempt if it wakes up.
-        query.append("$or", .array([
-            .document(["status": .document(["$in": .array([.string(EventStatus.received.rawValue), .string(EventStatus.queued.rawValue)])])]),
-            .document([
-                "status": .document(["$in": .array([.string(EventStatus.retryScheduled.rawValue), .string(EventStatus.parked.rawValue)])]),
-                "availableAt": .document(["$lte": .date(now)]),
-            ]),
-            .document(["status": .string(EventStatus.processing.rawValue), "lease.expiresAt": .document(["$lte": .date(now)])]),
-        ]))
-        let update: BSONDocument = [
-            "$set": .document([
-                "status": .string(EventStatus.processing.rawValue),
-                "lease": .document(["owner": .string(worker), "token": .string(token), "expiresAt": .date(expiresAt)]),
-                "claimedAt": .date(now),
-                "updatedAt": .date(now),
-            ]),
-            "$inc": .document(["claims": .int32(1)]),
-        ]
-        let claimed = try await pool.withDatabase("claim events") { [query] database in
-            try database.collection(Collections.events).findOneAndUpdate(query: query, update: update)
+        try await pool.withDatabase("claim events") { database in
+            let events = database.collection(Collections.events)
+            // A lost race re-reads: the winner may have left the event claimable again (e.g. the relay queued it).
+            for _ in 0..<3 {
+                guard let current = try events.findOne(MongoInboxStore.filter(key)), let fence = Fence(current) else { return nil }
+                guard let status = current["status"]?.stringValue.flatMap(EventStatus.init(rawValue:)),
+                    ClaimRule.isClaimable(status, availableAt: current["availableAt"]?.dateValue, leaseExpiresAt: current[path: "lease.expiresAt"]?.dateValue, now: now)
+                else { return nil }
+                let expiresAt = now.addingTimeInterval(leaseDuration.seconds)
+                let claimed = try events.updateOne(filter: fence.filter, update: [
+                    "$set": .document([
+                        "status": .string(EventStatus.processing.rawValue),
+                        "lease": .document(["owner": .string(worker), "expiresAt": .date(expiresAt)]),
+                        "claimedAt": .date(now),
+                        "updatedAt": .date(now),
+                    ]),
+                    "$inc": .document(["claims": .int32(1), "version": .int32(1)]),
+                ])
+                if claimed == 1 {
+                    return Self.claimedEvent(from: current, key: key, lease: Lease(owner: worker, expiresAt: expiresAt, recordId: fence.id, version: fence.version + 1))
+                }
+            }
+            return nil
         }
-        return claimed.map { Self.claimedEvent(from: $0, key: key, lease: Lease(owner: worker, token: token, expiresAt: expiresAt)) }
     }
 
     public func record(_ transition: Transition, attempt: AttemptRecord, for event: ClaimedEvent, now: Date) async throws -> Bool {
-        var fenced = MongoInboxStore.filter(event.key)
-        fenced.append("status", .string(EventStatus.processing.rawValue))
-        fenced.append("lease.token", .string(event.lease.token))
         var set: BSONDocument = ["status": .string(transition.status.rawValue), "updatedAt": .date(now)]
         switch transition {
         case .complete(let decision):
@@ -57,18 +52,23 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             set.append("failureClass", .string(failureClass.rawValue))
             set.append("lastError", .string(error))
             set.append("deadAt", .date(now))
-            set.append("deadLetter", .string("pending"))
+            set.append("deadLetterPending", .bool(true))
         }
-        var update: BSONDocument = [
+        var increments: BSONDocument = ["version": .int32(1)]
+        if transition.spendsAttempt { increments.append("attempts", .int32(1)) }
+        let update: BSONDocument = [
             "$set": .document(set),
             "$unset": .document(["lease": .string("")]),
             "$push": .document(["history": Self.document(attempt)]),
+            "$inc": .document(increments),
         ]
-        if transition.spendsAttempt { update.append("$inc", .document(["attempts": .int32(1)])) }
-        return try await pool.withDatabase("record outcome") { [fenced, update] database in
+        let fence = Fence(id: event.lease.recordId, version: event.lease.version)
+        return try await pool.withDatabase("record outcome") { [update] database in
             let events = database.collection(Collections.events)
-            guard let stored = try events.findOneAndUpdate(query: fenced, update: update) else { return false }
-            if transition.status == .dead { try Self.writeDeadLetter(for: stored, in: database) }
+            guard try events.updateOne(filter: fence.filter, update: update) == 1 else { return false }
+            if transition.status == .dead, let stored = try events.findOne(["_id": .objectId(fence.id)]) {
+                try Self.writeDeadLetter(for: stored, in: database)
+            }
             return true
         }
     }
@@ -104,20 +104,19 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             let events = database.collection(Collections.events)
             let expired = try events.find(
                 ["status": .string(EventStatus.processing.rawValue), "lease.expiresAt": .document(["$lte": .date(now)])],
-                options: ["limit": .int64(Int64(limit)), "projection": .document(["source": .int32(1), "eventId": .int32(1), "attempts": .int32(1), "lease": .int32(1), "claimedAt": .int32(1)])])
+                options: ["limit": .int64(Int64(limit)), "projection": .document(["version": .int32(1), "attempts": .int32(1), "lease": .int32(1), "claimedAt": .int32(1)])])
             var swept = 0
             for document in expired {
-                guard let token = document[path: "lease.token"], let source = document["source"], let eventId = document["eventId"] else { continue }
+                guard let fence = Fence(document) else { continue }
                 let entry = Self.document(AttemptRecord(
                     attempt: document["attempts"]?.intValue ?? 0, startedAt: document["claimedAt"]?.dateValue ?? now, finishedAt: now,
                     outcome: .retry, error: "lease_expired: \(document[path: "lease.owner"]?.stringValue ?? "a worker") did not finish", routingLatencyMs: nil))
-                swept += try events.updateOne(
-                    filter: ["source": source, "eventId": eventId, "status": .string(EventStatus.processing.rawValue), "lease.token": token],
-                    update: [
-                        "$set": .document(["status": .string(EventStatus.retryScheduled.rawValue), "availableAt": .date(now), "updatedAt": .date(now)]),
-                        "$unset": .document(["lease": .string("")]),
-                        "$push": .document(["history": entry]),
-                    ])
+                swept += try events.updateOne(filter: fence.filter, update: [
+                    "$set": .document(["status": .string(EventStatus.retryScheduled.rawValue), "availableAt": .date(now), "updatedAt": .date(now)]),
+                    "$unset": .document(["lease": .string("")]),
+                    "$push": .document(["history": entry]),
+                    "$inc": .document(["version": .int32(1)]),
+                ])
             }
             return swept
         }
@@ -125,8 +124,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
 
     public func reconcileDeadLetters(limit: Int) async throws -> Int {
         try await pool.withDatabase("reconcile dead letters") { database in
-            let pending = try database.collection(Collections.events).find(
-                ["status": .string(EventStatus.dead.rawValue), "deadLetter": .string("pending")], options: ["limit": .int64(Int64(limit))])
+            let pending = try database.collection(Collections.events).find(["deadLetterPending": .bool(true)], options: ["limit": .int64(Int64(limit))])
             for event in pending { try Self.writeDeadLetter(for: event, in: database) }
             return pending.count
         }
@@ -139,10 +137,11 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             let events = database.collection(Collections.events)
             let candidates = try events.find(filter, options: ["sort": .document(sort), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1)])])
             guard !candidates.isEmpty else { return [] }
-            var won = filter
-            won.append("_id", .document(["$in": .array(candidates.compactMap { $0["_id"] })]))
+            // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
+            let won = BSONDocument([("_id", .document(["$in": .array(candidates.compactMap { $0["_id"] })]))] + filter.fields.map { ($0.key, $0.value) })
             try events.updateMany(filter: won, update: [
-                "$set": .document(["status": .string(EventStatus.queued.rawValue), "queuedAt": .date(now), "relayToken": .string(token), "updatedAt": .date(now)])
+                "$set": .document(["status": .string(EventStatus.queued.rawValue), "queuedAt": .date(now), "relayToken": .string(token), "updatedAt": .date(now)]),
+                "$inc": .document(["version": .int32(1)]),
             ])
             return try events.find(["relayToken": .string(token)], options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
                 .compactMap { document in
@@ -173,9 +172,9 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         ]
         try database.collection(Collections.deadLetters).updateOne(
             filter: ["source": source, "eventId": eventId], update: ["$set": .document(deadLetter)], upsert: true)
-        try database.collection(Collections.events).updateOne(
-            filter: ["source": source, "eventId": eventId, "status": .string(EventStatus.dead.rawValue)],
-            update: ["$set": .document(["deadLetter": .string("written")])])
+        if let id = event["_id"] {
+            try database.collection(Collections.events).updateOne(filter: ["_id": id], update: ["$unset": .document(["deadLetterPending": .string("")])])
+        }
     }
 
     static func document(_ record: AttemptRecord) -> BSON {
@@ -186,6 +185,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             "outcome": .string(record.outcome.rawValue),
             "error": record.error.map(BSON.string) ?? .null,
             "routingLatencyMs": record.routingLatencyMs.map { .int32(Int32($0)) } ?? .null,
+            "nextAttemptAt": record.nextAttemptAt.map(BSON.date) ?? .null,
         ])
     }
 

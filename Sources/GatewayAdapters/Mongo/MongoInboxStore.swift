@@ -64,6 +64,7 @@ public struct MongoInboxStore: InboxStore {
         document.append("payload", BSON(event.payload))
         document.append("status", .string(EventStatus.received.rawValue))
         document.append("attempts", .int32(0))
+        document.append("version", .int32(0))
         document.append("receivedAt", .date(event.receivedAt))
         document.append("availableAt", .date(event.receivedAt))
         document.append("updatedAt", .date(event.receivedAt))

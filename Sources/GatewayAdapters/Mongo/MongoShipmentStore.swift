@@ -17,8 +17,8 @@ public struct MongoShipmentStore: ShipmentStore {
         return document.map(Self.shipment(from:))
     }
 
-    /// Order-insensitive update: the filter only matches while the shipment's `lastEventAt` is not newer than
-    /// this event, so an event that arrives after a newer one is recorded on the event but changes nothing here.
+    /// Applies the decision when ``Shipment/accepts(eventOccurredAt:)`` allows it, as a compare-and-set on
+    /// the shipment's version (retried after a concurrent update, which may have made this event stale).
     public func applyRouting(_ decision: RoutingDecision, status: String?, to shipmentId: String, from event: EventKey, occurredAt: Date) async throws -> Bool {
         var set: BSONDocument = [
             "lastEventAt": .date(occurredAt),
@@ -26,12 +26,16 @@ public struct MongoShipmentStore: ShipmentStore {
             "route": MongoEventRepository.document(decision, decidedAt: Date()),
         ]
         if let status { set.append("status", .string(status)) }
-        let filter: BSONDocument = [
-            "shipmentId": .string(shipmentId),
-            "$or": .array([.document(["lastEventAt": .null]), .document(["lastEventAt": .document(["$lte": .date(occurredAt)])])]),
-        ]
         return try await pool.withDatabase("update shipments") { [set] database in
-            try database.collection(Collections.shipments).updateOne(filter: filter, update: ["$set": .document(set)]) > 0
+            let shipments = database.collection(Collections.shipments)
+            for _ in 0..<5 {
+                guard let current = try shipments.findOne(["shipmentId": .string(shipmentId)]), let fence = Fence(current) else { return false }
+                guard Self.shipment(from: current).accepts(eventOccurredAt: occurredAt) else { return false }
+                if try shipments.updateOne(filter: fence.filter, update: ["$set": .document(set), "$inc": .document(["version": .int32(1)])]) == 1 {
+                    return true
+                }
+            }
+            throw StoreError(.failed, operation: "update shipments", message: "\(shipmentId) kept changing under five attempts")
         }
     }
 
@@ -69,6 +73,7 @@ public struct MongoShipmentStore: ShipmentStore {
             "destination": .document(["city": .string(city.0), "country": .string(city.1), "postalCode": .string(city.2)]),
             "lastEventAt": .null,
             "route": .null,
+            "version": .int32(0),
             "createdAt": .date(Date()),
         ]
     }

@@ -17,7 +17,7 @@ public struct RelayService: Service {
 
     public func run() async throws {
         // Cancelled at graceful shutdown: a pass cut short is harmless, what it reserved is recovered.
-        try await cancelWhenGracefulShutdown {
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let report = try await relay.runOnce()

@@ -28,20 +28,41 @@ public struct ClaimedEvent: Sendable, Equatable {
 
 /// A worker's time-limited exclusive right to finish an event.
 ///
-/// Lease fencing: every outcome write is conditional on the event still being `processing` under this
-/// token, so a worker whose lease expired (and whose event was taken over) cannot overwrite a newer attempt.
+/// Lease fencing: every write to an event increments its `version`, and the outcome write is conditional
+/// on the version the claim produced, so a worker whose lease expired (and whose event was taken over)
+/// cannot overwrite a newer attempt.
 public struct Lease: Sendable, Equatable {
     /// The worker holding it.
     public var owner: String
-    /// Unique per claim.
-    public var token: String
     /// When another worker may take the event over.
     public var expiresAt: Date
+    /// The store's id of the event document.
+    public var recordId: String
+    /// The event's version right after the claim: the fencing token of the outcome write.
+    public var version: Int
 
-    public init(owner: String, token: String, expiresAt: Date) {
+    public init(owner: String, expiresAt: Date, recordId: String, version: Int) {
         self.owner = owner
-        self.token = token
         self.expiresAt = expiresAt
+        self.recordId = recordId
+        self.version = version
+    }
+}
+
+/// When a stored event may be claimed by a worker: the one rule both the store and the tests apply.
+public enum ClaimRule {
+    /// Whether an event in `status` may be claimed at `now`.
+    /// - Parameters:
+    ///   - availableAt: when a `retry_scheduled` or `parked` event becomes due.
+    ///   - leaseExpiresAt: when the lease of a `processing` event runs out.
+    public static func isClaimable(_ status: EventStatus, availableAt: Date?, leaseExpiresAt: Date?, now: Date) -> Bool {
+        switch status {
+        case .received, .queued: true
+        case .retryScheduled, .parked: (availableAt ?? .distantPast) <= now
+        // An expired lease means its worker died or stalled; the version fence keeps it from writing later.
+        case .processing: (leaseExpiresAt ?? .distantPast) <= now
+        case .processed, .dead: false
+        }
     }
 }
 
@@ -73,13 +94,16 @@ public struct AttemptRecord: Sendable, Equatable {
     public var error: String?
     /// How long the routing call took, when one was made.
     public var routingLatencyMs: Int?
+    /// For `retry` and `parked`: when the event becomes due again, as the policy scheduled it.
+    public var nextAttemptAt: Date?
 
-    public init(attempt: Int, startedAt: Date, finishedAt: Date, outcome: Outcome, error: String?, routingLatencyMs: Int?) {
+    public init(attempt: Int, startedAt: Date, finishedAt: Date, outcome: Outcome, error: String?, routingLatencyMs: Int?, nextAttemptAt: Date? = nil) {
         self.attempt = attempt
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.outcome = outcome
         self.error = error
         self.routingLatencyMs = routingLatencyMs
+        self.nextAttemptAt = nextAttemptAt
     }
 }

@@ -23,6 +23,12 @@ public struct Shipment: Sendable, Equatable, Codable {
         }
     }
 
+    /// Order-insensitive updates: an event changes the shipment only if it is not older than the newest event
+    /// applied so far, so events that arrive out of order cannot roll the shipment's state back.
+    public func accepts(eventOccurredAt occurredAt: Date) -> Bool {
+        lastEventAt.map { $0 <= occurredAt } ?? true
+    }
+
     public init(shipmentId: String, orderId: String, merchantId: String, status: String, destination: Destination, lastEventAt: Date? = nil) {
         self.shipmentId = shipmentId
         self.orderId = orderId

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What handling one stream entry came to.
 public enum ProcessingResult: Sendable, Equatable {
@@ -90,7 +90,7 @@ public struct ProcessEvent: Sendable {
         }
         let record = AttemptRecord(
             attempt: event.attempts + (transition.spendsAttempt ? 1 : 0), startedAt: startedAt, finishedAt: now,
-            outcome: transition.outcome, error: transition.error, routingLatencyMs: routingLatencyMs)
+            outcome: transition.outcome, error: transition.error, routingLatencyMs: routingLatencyMs, nextAttemptAt: transition.dueAt)
         guard try await events.record(transition, attempt: record, for: event, now: now) else { return .leaseLost }
         return .moved(to: transition.status)
     }
@@ -103,6 +103,14 @@ extension Transition {
         case .complete: true
         case .retry(_, _, let spends), .deadLetter(_, _, let spends): spends
         case .park: false
+        }
+    }
+
+    /// When the event becomes due again, for steps that schedule it.
+    public var dueAt: Date? {
+        switch self {
+        case .retry(let at, _, _), .park(let at, _): at
+        case .complete, .deadLetter: nil
         }
     }
 

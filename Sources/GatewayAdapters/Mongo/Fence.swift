@@ -1,0 +1,25 @@
+/// The compare-and-set condition of a conditional write: this document, at this version.
+///
+/// Every conditional write of the stores filters on `{_id, version}` only. SecantusDB answers such a filter from
+/// the `_id` index in ~5 ms, but scans the collection for any other residual predicate (160 ms at 5,000
+/// events), so the conditions are checked in Swift on the document just read and the version makes the
+/// write a compare-and-set: a concurrent change makes it match nothing instead of overwriting.
+struct Fence {
+    let id: String
+    let version: Int
+
+    init(id: String, version: Int) {
+        self.id = id
+        self.version = version
+    }
+
+    init?(_ document: BSONDocument) {
+        guard case .objectId(let id) = document["_id"] else { return nil }
+        self.init(id: id, version: document["version"]?.intValue ?? 0)
+    }
+
+    var filter: BSONDocument {
+        ["_id": .objectId(id), "version": .int64(Int64(version))]
+    }
+}
+

@@ -1,0 +1,211 @@
+import AsyncHTTPClient
+import Foundation
+public import GatewayAdapters
+public import GatewayCore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The whole pipeline against real services: Redis, SecantusDB (or mongod), a routing-sim process, and the
+/// relay and worker roles, in process or as `gateway` processes.
+///
+/// Each harness has its own database and stream, so suites cannot see each other's events.
+public final class PipelineHarness: Sendable {
+    /// The configuration every role of this harness uses.
+    public let configuration: GatewayConfiguration
+    /// The open connections.
+    public let resources: GatewayResources
+    /// The database's name (on the configured server).
+    public let databaseName: String
+    /// The routing simulator's base URL.
+    public let simulatorURL: String
+    private let simulator: ManagedProcess
+    private let logger = Logger(label: "harness")
+
+    /// Starts routing-sim with `simulatorArguments`, opens a fresh migrated database and seeds `shipments` shipments.
+    public init(
+        simulatorArguments: [String], shipments: Int = 1_000, configure: (inout GatewayConfiguration) -> Void = { _ in }
+    ) async throws {
+        let port = FreePort.next()
+        simulatorURL = "http://127.0.0.1:\(port)"
+        simulator = try ManagedProcess(
+            name: "routing-sim", executable: Self.binary("routing-sim"),
+            arguments: ["--port", String(port)] + simulatorArguments)
+        guard await Eventually.holds(within: .seconds(20), { FreePort.isListening(port) }) else {
+            await simulator.stop()
+            throw TestSupportError("routing-sim did not listen on port \(port)")
+        }
+        databaseName = TestServices.uniqueDatabaseName("pipeline")
+        var configuration = TestServices.configuration()
+        configuration.routingURL = simulatorURL + "/v1/routes"
+        configuration.streamName = "test:\(databaseName)"
+        configuration.routingTimeout = .seconds(3)
+        configuration.lease = .seconds(8)
+        configuration.streamClaimIdle = .seconds(8)
+        configuration.relayPollInterval = .milliseconds(50)
+        configuration.relayRecoveryWindow = .seconds(30)
+        configuration.retry = RetryPolicy(base: .milliseconds(100), factor: 2, cap: .seconds(2), jitter: 0.2, maxAttempts: 8)
+        configuration.circuitFailureThreshold = 0
+        configure(&configuration)
+        self.configuration = configuration
+        resources = try GatewayResources(configuration: configuration, databaseName: databaseName)
+        try await resources.migrations(configuration).applyPending()
+        _ = try await MongoShipmentStore(pool: resources.mongo).seed(count: shipments)
+    }
+
+    /// Runs the relay and a worker in this process while `body` runs, then shuts them down gracefully.
+    public func withRunningPipeline<T: Sendable>(relay: Bool = true, worker: Bool = true, _ body: () async throws -> T) async throws -> T {
+        var services: [any Service] = []
+        var routing: HTTPRoutingService?
+        if relay { services.append(GatewayRuntime.buildRelay(configuration: configuration, resources: resources, logger: logger)) }
+        if worker {
+            let built = GatewayRuntime.buildWorker(configuration: configuration, resources: resources, logger: logger)
+            services.append(built.service)
+            routing = built.routing
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
+        let running = Task { try await group.run() }
+        do {
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await running.value
+            await routing?.shutdown()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            await routing?.shutdown()
+            throw error
+        }
+    }
+
+    /// Starts `gateway serve --role {role}` as a process of its own on this harness's database and stream.
+    public func startProcess(role: String, workerId: String) throws -> ManagedProcess {
+        let url = configuration.mongoURL.replacingDatabase(with: databaseName)
+        let environment: [String: String] = [
+            "GATEWAY_MONGO_URL": url, "GATEWAY_REDIS_URL": configuration.redisURL,
+            "GATEWAY_ROUTING_URL": configuration.routingURL, "GATEWAY_STREAM_NAME": configuration.streamName,
+            "GATEWAY_ROUTING_TIMEOUT_MS": String(configuration.routingTimeout.wholeMilliseconds),
+            "GATEWAY_LEASE_MS": String(configuration.lease.wholeMilliseconds),
+            "GATEWAY_STREAM_CLAIM_IDLE_MS": String(configuration.streamClaimIdle.wholeMilliseconds),
+            "GATEWAY_RETRY_BASE_MS": String(configuration.retry.base.wholeMilliseconds),
+            "GATEWAY_CIRCUIT_FAILURE_THRESHOLD": String(configuration.circuitFailureThreshold),
+            "GATEWAY_MIGRATIONS_DIR": configuration.migrationsDirectory,
+            "GATEWAY_WORKER_ID": workerId,
+            "GATEWAY_MONGO_POOL_SIZE": "8",
+        ]
+        return try ManagedProcess(name: "gateway \(role)", executable: Self.binary("gateway"), arguments: ["serve", "--role", role], environment: environment)
+    }
+
+    /// Runs `gateway {arguments}` to completion and returns its standard output.
+    public func runCommand(_ arguments: [String]) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.binary("gateway"))
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "GATEWAY_MONGO_URL": configuration.mongoURL.replacingDatabase(with: databaseName), "GATEWAY_REDIS_URL": configuration.redisURL,
+            "GATEWAY_STREAM_NAME": configuration.streamName, "GATEWAY_MIGRATIONS_DIR": configuration.migrationsDirectory,
+        ]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestSupportError("gateway \(arguments) exited with \(process.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Stores `count` events of `source` for shipments `SHP-000001…` (cycling through `shipments`), as ingest would.
+    @discardableResult
+    public func ingest(count: Int, source: String = Fixtures.source, shipments: Int = 1_000, idPrefix: String = "evt") async throws -> [EventKey] {
+        let inbox = MongoInboxStore(pool: resources.mongo)
+        let keys = (1...count).map { EventKey(source: source, eventId: "\(idPrefix)-\($0)") }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, key) in keys.enumerated() {
+                group.addTask {
+                    let body = Fixtures.body(shipmentId: MongoShipmentStore.seededId(index % shipments + 1))
+                    _ = try await inbox.insert(try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date()))
+                }
+                if index % 32 == 31 { try await group.next() }
+            }
+            try await group.waitForAll()
+        }
+        return keys
+    }
+
+    /// Waits until no event of the database is in a non-terminal state; returns whether that happened in time.
+    public func waitUntilAllTerminal(within limit: Duration) async throws -> Bool {
+        let inbox = MongoInboxStore(pool: resources.mongo)
+        return try await Eventually.holds(within: limit, every: .milliseconds(200)) {
+            let total = try await inbox.count()
+            let processed = try await inbox.count(status: .processed)
+            let dead = try await inbox.count(status: .dead)
+            return processed + dead == total
+        }
+    }
+
+    /// The inbox of this harness.
+    public var inbox: MongoInboxStore { MongoInboxStore(pool: resources.mongo) }
+
+    /// routing-sim's `/stats`.
+    public func simulatorStats() async throws -> SimulatorStats {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: simulatorURL + "/stats"), timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        return try SimulatorStats(json: JSONValue(parsing: Array(body.readableBytesView)))
+    }
+
+    /// Stops the simulator, drops the database and closes the connections.
+    public func shutdown() async {
+        await simulator.stop()
+        try? await resources.mongo.dropDatabase()
+        await resources.close()
+    }
+
+    /// The path of one of the package's executables (built by `swift build`).
+    public static func binary(_ name: String) throws -> String {
+        let directory = ProcessInfo.processInfo.environment["GATEWAY_BIN_DIR"]
+            ?? TestServices.repositoryRoot.appendingPathComponent(".build/debug").path
+        let path = directory + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestSupportError("\(path) is missing: run `swift build` first (make test does)")
+        }
+        return path
+    }
+}
+
+/// routing-sim's counters.
+public struct SimulatorStats: Sendable {
+    /// Calls received.
+    public let calls: Int
+    /// The highest number of calls in flight at once.
+    public let peakConcurrency: Int
+    /// Per Idempotency-Key: calls, successes and effects.
+    public let perKey: [String: (calls: Int, successes: Int, effects: Int)]
+
+    init(json: JSONValue) throws {
+        guard case .integer(let calls) = json["calls"], case .integer(let peak) = json["peakConcurrency"], case .object(let keys) = json["perKey"] else {
+            throw TestSupportError("unexpected /stats reply")
+        }
+        self.calls = Int(calls)
+        peakConcurrency = Int(peak)
+        var perKey: [String: (calls: Int, successes: Int, effects: Int)] = [:]
+        for (key, value) in keys {
+            guard case .integer(let keyCalls) = value["calls"], case .integer(let successes) = value["successes"], case .integer(let effects) = value["effects"] else { continue }
+            perKey[key] = (Int(keyCalls), Int(successes), Int(effects))
+        }
+        self.perKey = perKey
+    }
+}
+
+extension String {
+    /// A MongoDB URL naming another database.
+    func replacingDatabase(with database: String) -> String {
+        guard var components = URLComponents(string: self) else { return self }
+        components.path = "/" + database
+        return components.string ?? self
+    }
+}
+
+extension Duration {
+    var wholeMilliseconds: Int64 { components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000 }
+}
