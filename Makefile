@@ -1,7 +1,7 @@
 # The README's two commands are `make run` and `make test`; both install what is missing first.
 SHELL := /bin/bash
 
-.PHONY: run test bootstrap build compose-check clean
+.PHONY: run test bootstrap build compose-check clean proof-of-load bench
 
 run: bootstrap
 	scripts/run.sh
@@ -20,3 +20,6 @@ compose-check:
 
 clean:
 	rm -rf .build .data
+
+proof-of-load: bootstrap
+	scripts/proof-of-load.sh

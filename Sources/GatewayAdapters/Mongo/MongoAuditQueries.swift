@@ -21,3 +21,33 @@ public struct MongoAuditQueries: Sendable {
         }
     }
 }
+
+extension MongoAuditQueries {
+    /// The number of events of `source` in each state (states without events are absent).
+    public func statusCounts(source: String) async throws -> [String: Int] {
+        let groups = try await pool.withDatabase("count events by status") { database in
+            try database.collection(Collections.events).aggregate([
+                .document(["$match": .document(["source": .string(source)])]),
+                .document(["$group": .document(["_id": .string("$status"), "count": .document(["$sum": .int32(1)])])]),
+            ])
+        }
+        var counts: [String: Int] = [:]
+        for group in groups {
+            if let status = group["_id"]?.stringValue { counts[status] = group["count"]?.intValue ?? 0 }
+        }
+        return counts
+    }
+
+    /// Every event of `source` with the fields a load report needs: eventId, status, attempts, receivedAt,
+    /// processedAt and deadAt.
+    public func eventOutcomes(source: String) async throws -> [BSONDocument] {
+        try await pool.withDatabase("find events") { database in
+            try database.collection(Collections.events).find(
+                ["source": .string(source)],
+                options: ["projection": .document([
+                    "eventId": .int32(1), "status": .int32(1), "attempts": .int32(1), "receivedAt": .int32(1),
+                    "processedAt": .int32(1), "deadAt": .int32(1),
+                ])])
+        }
+    }
+}

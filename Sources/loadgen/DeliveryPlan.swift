@@ -1,0 +1,81 @@
+import Foundation
+import GatewayAdapters
+import GatewayCore
+
+/// Every delivery of a run, signed before the clock starts.
+struct DeliveryPlan: Sendable {
+    /// One prepared request.
+    struct Delivery: Sendable {
+        enum Kind: String, Sendable { case new, duplicate, badSignature }
+        let kind: Kind
+        let eventId: String
+        let body: [UInt8]
+        let headers: [(String, String)]
+    }
+
+    let endpoint: String
+    let source: String
+    let deliveries: [Delivery]
+
+    init(url: String, source: String, secret: WebhookSecret, requests: Int, duplicates: Double, badSignatures: Double, shipments: Int) throws {
+        endpoint = "\(url)/webhooks/\(source)"
+        self.source = source
+        let timestamp = Int64(Date().timeIntervalSince1970)
+        let wrongSecret = WebhookSecret(key: Array("not the source's secret".utf8))
+        var generator = SplitMix(seed: 0x5EED)
+        var sentIds: [(String, [UInt8], String)] = []
+        var deliveries: [Delivery] = []
+        deliveries.reserveCapacity(requests)
+        for index in 0..<requests {
+            let draw = generator.nextUnit()
+            if draw < duplicates, let earlier = sentIds.randomElement(using: &generator) {
+                deliveries.append(Delivery(kind: .duplicate, eventId: earlier.0, body: earlier.1, headers: Self.headers(earlier.0, timestamp, earlier.2)))
+                continue
+            }
+            let eventId = "lg-\(index)"
+            let shipment = MongoShipmentStore.seededId(index % max(shipments, 1) + 1)
+            let occurred = Date().addingTimeInterval(Double(index) / 1_000).formatted(.iso8601)
+            let body = Array(#"{"type":"shipment.status_updated","shipmentId":"\#(shipment)","status":"in_transit","occurredAt":"\#(occurred)","data":{"hub":"AMS-1","sequence":\#(index)}}"#.utf8)
+            if draw < duplicates + badSignatures {
+                let signature = WebhookSignature.sign(id: eventId, timestamp: timestamp, body: body, secret: wrongSecret)
+                deliveries.append(Delivery(kind: .badSignature, eventId: eventId, body: body, headers: Self.headers(eventId, timestamp, signature)))
+            } else {
+                let signature = WebhookSignature.sign(id: eventId, timestamp: timestamp, body: body, secret: secret)
+                sentIds.append((eventId, body, signature))
+                deliveries.append(Delivery(kind: .new, eventId: eventId, body: body, headers: Self.headers(eventId, timestamp, signature)))
+            }
+        }
+        self.deliveries = deliveries
+    }
+
+    private static func headers(_ id: String, _ timestamp: Int64, _ signature: String) -> [(String, String)] {
+        [("content-type", "application/json"), ("webhook-id", id), ("webhook-timestamp", String(timestamp)), ("webhook-signature", signature)]
+    }
+
+    /// The status each kind of delivery must get.
+    static func expectedStatus(_ kind: Delivery.Kind) -> Set<Int> {
+        switch kind {
+        case .new: [202]
+        // A duplicate sent while its original is still in flight may itself be the first to land.
+        case .duplicate: [200, 202]
+        case .badSignature: [401]
+        }
+    }
+}
+
+/// A small seeded generator, so a plan is the same on every run.
+struct SplitMix: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+
+    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
