@@ -11,24 +11,18 @@ enum Collections {
 /// The `events` inbox on MongoDB.
 public struct MongoInboxStore: InboxStore {
     private let pool: MongoConnectionPool
+    private let batcher: InsertBatcher
 
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
         self.pool = pool
+        batcher = InsertBatcher(pool: pool)
     }
 
-    /// Inserts the event as `received`; the unique `{source, eventId}` index turns a second delivery into
-    /// ``InsertOutcome/duplicate`` without writing anything.
+    /// Inserts the event as `received`, grouped with concurrent inserts (see ``InsertBatcher``); the unique
+    /// `{source, eventId}` index turns a second delivery into ``InsertOutcome/duplicate`` without writing anything.
     public func insert(_ event: NewEvent) async throws -> InsertOutcome {
-        let document = Self.document(for: event)
-        do {
-            try await pool.withDatabase("insert events") { database in
-                try database.collection(Collections.events).insertOne(document)
-            }
-            return .stored
-        } catch let error as StoreError where error.code == .duplicateKey {
-            return .duplicate
-        }
+        try await batcher.insert(Self.document(for: event))
     }
 
     /// The stored document of an event, as auditors see it, or nil.
