@@ -1,8 +1,8 @@
-# Courier Event Gateway image: the `gateway` executable (and every other executable product the package
-# defines, such as `routing-sim` once it exists) plus the migrations folder.
+# Courier Event Gateway image: the `gateway` and `routing-sim` executables plus the migrations folder.
 #
 #   docker build -t courier-event-gateway .
 #   docker run --rm courier-event-gateway gateway --help
+#   docker run --rm courier-event-gateway routing-sim --help
 #
 # Package.swift declares swift-tools-version 6.2, so the build image must be Swift 6.2 or newer
 # (the development machines use 6.3.1).
@@ -28,16 +28,17 @@ RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
 
-# Executable products copied into the image besides `gateway`; a name the package does not build
-# (yet) is reported and skipped, so this file stays valid before `routing-sim` lands.
-ARG EXTRA_PRODUCTS="routing-sim"
+# `gateway` and `routing-sim` are always copied (the build fails if either is missing). Further executable
+# products can be added with --build-arg EXTRA_PRODUCTS="a b"; a name the package does not build is
+# reported and skipped.
+ARG EXTRA_PRODUCTS=""
 
 # A plain `swift build` builds every product. The Swift runtime and Foundation are linked statically, so
 # the runtime image needs only the C libraries below.
 RUN swift build -c release --static-swift-stdlib \
     && bin="$(swift build -c release --static-swift-stdlib --show-bin-path)" \
     && mkdir -p /staging/bin \
-    && cp "$bin/gateway" /staging/bin/ \
+    && cp "$bin/gateway" "$bin/routing-sim" /staging/bin/ \
     && for product in $EXTRA_PRODUCTS; do \
          if [ -x "$bin/$product" ]; then cp "$bin/$product" /staging/bin/; \
          else echo "note: product '$product' was not built; not copied"; fi; \
@@ -67,7 +68,8 @@ ENV PATH="/app/bin:${PATH}" \
 
 USER gateway:gateway
 
-# The process listens on GATEWAY_HTTP_HOST:GATEWAY_HTTP_PORT; set GATEWAY_HTTP_HOST=0.0.0.0 to reach it
-# from outside the container. `serve` refuses to start while migrations are pending: run `gateway migrate`.
-EXPOSE 8080
+# The api role listens on GATEWAY_HTTP_HOST:GATEWAY_HTTP_PORT; set GATEWAY_HTTP_HOST=0.0.0.0 to reach it
+# from outside the container (the relay and worker roles serve no HTTP). `serve` refuses to start while
+# migrations are pending: run `gateway migrate`. `routing-sim --host 0.0.0.0` listens on 8090 by default.
+EXPOSE 8080 8090
 CMD ["gateway", "serve", "--role", "api"]

@@ -23,3 +23,6 @@ clean:
 
 proof-of-load: bootstrap
 	scripts/proof-of-load.sh
+
+bench: bootstrap
+	scripts/bench.sh

@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "gateway", targets: ["gateway"]),
         .executable(name: "routing-sim", targets: ["routing-sim"]),
         .executable(name: "loadgen", targets: ["loadgen"]),
+        .executable(name: "store-ceiling", targets: ["store-ceiling"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -106,6 +107,14 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
+        .executableTarget(
+            name: "store-ceiling",
+            dependencies: [
+                "GatewayCore", "GatewayAdapters",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictness
         ),

@@ -19,7 +19,8 @@ struct Fence {
     }
 
     var filter: BSONDocument {
-        ["_id": .objectId(id), "version": .int64(Int64(version))]
+        // A document written by another system may have no version yet; `null` matches the missing field.
+        ["_id": .objectId(id), "version": version == 0 ? .document(["$in": .array([.int32(0), .null])]) : .int64(Int64(version))]
     }
 }
 

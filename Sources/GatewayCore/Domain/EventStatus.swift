@@ -2,11 +2,12 @@
 ///
 /// ```
 /// received ──relay──▶ queued ──claim──▶ processing ──▶ processed
-///                       ▲                   │ ├──▶ retry_scheduled ──due──▶ queued
-///                       │                   │ ├──▶ parked ─────────due──▶ queued
-///                       └──── republish ────┘ └──▶ dead
+///    │                 │  ▲                 │ ├──▶ retry_scheduled ──due, relay──▶ queued
+///    └─claim───────────┘  └─recovery        │ ├──▶ parked ───────────due, relay──▶ queued
+///                                           │ └──▶ dead
+///                          lease expired: taken over by a claim, or swept to retry_scheduled
 /// ```
-/// `processed` and `dead` are terminal: nothing leaves them except an operator's explicit replay.
+/// `processed` and `dead` are terminal: nothing leaves them.
 public enum EventStatus: String, Sendable, CaseIterable, Codable {
     /// Stored by ingest, not yet published to the stream.
     case received
@@ -40,6 +41,9 @@ public enum EventStatus: String, Sendable, CaseIterable, Codable {
             return true
         case (.processing, .processed), (.processing, .retryScheduled), (.processing, .parked),
             (.processing, .dead):
+            return true
+        // Another worker takes over an event whose lease expired (see ClaimRule).
+        case (.processing, .processing):
             return true
         default:
             return false

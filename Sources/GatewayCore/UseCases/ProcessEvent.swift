@@ -48,6 +48,8 @@ public struct ProcessEvent: Sendable {
     /// Processes the event announced by a stream entry.
     /// - Throws: ``StoreError`` when the store fails; the entry should then stay unacknowledged.
     public func callAsFunction(_ key: EventKey) async throws -> ProcessingResult {
+        // The rate limit is waited for before the claim, so that waiting for a token never eats into the lease.
+        try await rateLimit.acquire()
         let startedAt = clock.now()
         guard let event = try await events.claim(key, worker: workerId, leaseDuration: leaseDuration, now: startedAt) else {
             return .skipped
@@ -60,7 +62,6 @@ public struct ProcessEvent: Sendable {
                 case .rejected(let until):
                     result = .circuitOpen(until: until)
                 case .proceed:
-                    try await rateLimit.acquire()
                     let callStarted = ContinuousClock.now
                     let answer = await routing.route(RoutingRequest(key: key, type: event.type, shipment: shipment, payload: event.payload))
                     routingLatencyMs = Int(((ContinuousClock.now - callStarted).seconds * 1_000).rounded())

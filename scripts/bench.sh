@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `make bench`: measures ingest, the pipeline and memory beside the limits they are judged against, all in
+# one run on this machine, and writes docs/benchmarks.md. Benchmarks, not tests: nothing here is timed in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scale="${BENCH_SCALE:-1}"   # multiply request counts, e.g. BENCH_SCALE=0.2 for a quick look
+n() { python3 -c "print(max(1, int($1 * $scale)))"; }
+secret=whsec_YmVuY2htYXJrLXNpZ25pbmcta2V5LTAwMQ==
+dir="$(mktemp -d "${TMPDIR:-/tmp}/gateway-bench.XXXXXX")"
+results="$dir/results"
+mkdir -p "$results"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for store in "$dir"/store-*; do [ -d "$store" ] && scripts/services.sh stop "$store"; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+swift build -c release
+bin="$(swift build -c release --show-bin-path)"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_seconds() { python3 -c "import os; f=open('/proc/$1/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"; }
+peak_rss_mb() { awk '/VmHWM/ {print $2/1024}' "/proc/$1/status"; }
+fresh_store() {  # a new SecantusDB and Redis per section: the store slows as it fills, and sections must not interfere
+  scripts/services.sh start "$dir/store-$1" >/dev/null
+  # shellcheck disable=SC1090
+  source "$dir/store-$1/env"
+  "$bin/gateway" migrate >/dev/null
+}
+wait_http() { for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done; return 1; }
+start_gateway() {  # role, http port, log name; sets last_pid
+  "$bin/gateway" serve --role "$1" --http-port "$2" >"$dir/$3.log" 2>&1 &
+  last_pid=$!
+  pids+=("$last_pid")
+}
+loadgen() { "$bin/loadgen" --secret "$secret" "$@"; }
+
+export GATEWAY_WEBHOOK_SECRETS="bench-c100=$secret;bench-c1000=$secret;bench-open=$secret;bench-rejected=$secret;bench-pipeline=$secret"
+
+echo "== store ceiling"
+fresh_store ceiling
+"$bin/store-ceiling" --mode single --rows "$(n 3000)" --concurrency 100 >"$results/ceiling-single-100.json"
+"$bin/store-ceiling" --mode single --rows "$(n 4000)" --concurrency 1000 >"$results/ceiling-single-1000.json"
+"$bin/store-ceiling" --mode single --rows "$(n 2000)" --concurrency 1 >"$results/ceiling-single-1.json"
+"$bin/store-ceiling" --mode batch --rows "$(n 10000)" --batch-size 100 --concurrency 1 >"$results/ceiling-batch-100.json"
+cat "$results"/ceiling-*.json
+
+echo "== ingest"
+fresh_store ingest
+api_port=$(port)
+start_gateway api "$api_port" ingest; api=$last_pid
+wait_http "$api_port"
+url="http://127.0.0.1:$api_port"
+cpu0=$(cpu_seconds "$api")
+loadgen --url "$url" --source bench-c100 --requests "$(n 5000)" --concurrency 100 --json "$results/ingest-100.json"
+cpu1=$(cpu_seconds "$api")
+loadgen --url "$url" --source bench-c1000 --requests "$(n 10000)" --concurrency 1000 --json "$results/ingest-1000.json" || true
+half=$(python3 -c "import json; print(max(1, round(json.load(open('$results/ceiling-single-100.json'))['rowsPerSecond'] / 2)))")
+loadgen --url "$url" --source bench-open --requests "$(python3 -c "print(int($half * 20 * $scale) + 1)")" --concurrency 4000 --rate "$half" \
+  --json "$results/ingest-open.json" || true
+cpu2=$(cpu_seconds "$api")
+loadgen --url "$url" --source bench-rejected --requests "$(n 50000)" --concurrency 100 --bad-signatures 1 --json "$results/rejected.json"
+cpu3=$(cpu_seconds "$api")
+now=$(date +%s)
+cat >"$dir/wrk-rejected.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"type":"shipment.status_updated","shipmentId":"SHP-000001","status":"in_transit"}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["webhook-id"] = "wrk-1"
+wrk.headers["webhook-timestamp"] = "$now"
+wrk.headers["webhook-signature"] = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+LUA
+wrk -t2 -c100 -d10s -s "$dir/wrk-rejected.lua" "$url/webhooks/bench-rejected" | tee "$results/wrk-rejected.txt"
+python3 - "$results" "$cpu0" "$cpu1" "$cpu2" "$cpu3" <<'PY'
+import json, sys
+results, c0, c1, c2, c3 = sys.argv[1], *map(float, sys.argv[2:])
+accepted = json.load(open(f"{results}/ingest-100.json"))["requests"]
+rejected = json.load(open(f"{results}/rejected.json"))["requests"]
+json.dump({"acceptedCpuMicros": (c1 - c0) / accepted * 1e6, "rejectedCpuMicros": (c3 - c2) / rejected * 1e6}, open(f"{results}/cpu.json", "w"))
+PY
+kill "$api"; wait "$api" 2>/dev/null || true
+
+echo "== pipeline"
+fresh_store pipeline
+"$bin/gateway" seed shipments --count 1000 >/dev/null
+routing_port=$(port)
+export GATEWAY_ROUTING_URL="http://127.0.0.1:$routing_port/v1/routes"
+"$bin/routing-sim" --port "$routing_port" --latency-ms 2000 >"$dir/routing-sim.log" 2>&1 &
+pids+=($!)
+api_port=$(port)
+start_gateway api "$api_port" pipeline-api; api=$last_pid
+start_gateway relay "$(port)" pipeline-relay; relay=$last_pid
+start_gateway worker "$(port)" pipeline-worker; worker=$last_pid
+wait_http "$api_port"
+burst=$(n 10000)
+started=$(date +%s.%N)
+loadgen --url "http://127.0.0.1:$api_port" --source bench-pipeline --requests "$burst" --concurrency 200 --wait --wait-timeout 1800 \
+  --mongo-url "$GATEWAY_MONGO_URL" --simulator-url "http://127.0.0.1:$routing_port" --json "$results/pipeline.json" || true
+finished=$(date +%s.%N)
+curl -s "http://127.0.0.1:$routing_port/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("perKey"); print(json.dumps(d))' >"$results/routing-sim.json"
+python3 -c "import json; json.dump({'burst': $burst, 'drainSeconds': $finished - $started, 'apiMb': $(peak_rss_mb "$api"), 'relayMb': $(peak_rss_mb "$relay"), 'workerMb': $(peak_rss_mb "$worker")}, open('$results/pipeline-extra.json','w'))"
+
+python3 scripts/bench_report.py "$results" "$(nproc)" >docs/benchmarks.md
+echo "wrote docs/benchmarks.md"
