@@ -40,8 +40,10 @@ public final class PipelineHarness: Sendable {
         configuration.routingURL = simulatorURL + "/v1/routes"
         configuration.streamName = "test:\(databaseName)"
         configuration.routingTimeout = .seconds(3)
-        configuration.lease = .seconds(8)
-        configuration.streamClaimIdle = .seconds(8)
+        // Long enough that a loaded store never lets a lease run out under a healthy worker; the crash
+        // test shortens both to recover quickly.
+        configuration.lease = .seconds(20)
+        configuration.streamClaimIdle = .seconds(20)
         configuration.relayPollInterval = .milliseconds(50)
         configuration.relayRecoveryWindow = .seconds(30)
         configuration.retry = RetryPolicy(base: .milliseconds(100), factor: 2, cap: .seconds(2), jitter: 0.2, maxAttempts: 8)

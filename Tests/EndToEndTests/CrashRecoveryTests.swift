@@ -4,11 +4,14 @@ import GatewayCore
 import GatewayTestSupport
 import Testing
 
-/// Crashes staged against real processes: every accepted event still ends terminal, none is routed twice.
-@Suite("Crash recovery end to end", .serialized)
-struct CrashRecoveryTests {
+/// Crashes staged against real processes: every accepted event still ends terminal, none has a second effect.
+/// Part of the serialized pipeline suite, so that no other end-to-end test loads the machine meanwhile.
+extension PipelineTests {
     @Test func aWorkerKilledWithEventsInFlightLosesNothingAndDoublesNothing() async throws {
-        let harness = try await PipelineHarness(simulatorArguments: ["--latency-ms", "2000"])
+        let harness = try await PipelineHarness(simulatorArguments: ["--latency-ms", "2000"]) { configuration in
+            configuration.lease = .seconds(8)
+            configuration.streamClaimIdle = .seconds(8)
+        }
         var workers: [ManagedProcess] = []
         do {
             let keys = try await harness.ingest(count: 100)
