@@ -79,6 +79,13 @@ struct ProcessingPolicyTests {
         #expect(transition.dueAt == until)
     }
 
+    @Test func anEventClaimedTooOftenWithoutAnOutcomeIsAbandoned() {
+        var looping = event(attempts: 1)
+        looping.claims = policy.maxClaims + 1
+        let transition = policy.decide(.abandoned, for: looping, now: now, random: random)
+        #expect(transition == .deadLetter(.abandoned, error: "claimed 9 times without an outcome: its workers crashed or stalled", spendsAttempt: false))
+    }
+
     @Test func anEventWithoutShipmentIsAnInvalidPayload() {
         #expect(policy.decide(.noShipmentId, for: event(attempts: 0), now: now, random: random).status == .dead)
     }

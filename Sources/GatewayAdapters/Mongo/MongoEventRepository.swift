@@ -199,6 +199,6 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             key: key, type: document["type"]?.stringValue, shipmentId: document["shipmentId"]?.stringValue,
             occurredAt: document["occurredAt"]?.dateValue ?? receivedAt, receivedAt: receivedAt,
             payload: document["payload"].map(JSONValue.init) ?? .object([]), attempts: document["attempts"]?.intValue ?? 0,
-            lease: lease)
+            claims: (document["claims"]?.intValue ?? 0) + 1, lease: lease)
     }
 }

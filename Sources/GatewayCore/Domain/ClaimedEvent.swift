@@ -11,10 +11,12 @@ public struct ClaimedEvent: Sendable, Equatable {
     public var payload: JSONValue
     /// Routing attempts made before this claim.
     public var attempts: Int
+    /// How many times the event has been claimed, this claim included.
+    public var claims: Int
     /// The lease that fences this worker's writes.
     public var lease: Lease
 
-    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date, receivedAt: Date, payload: JSONValue, attempts: Int, lease: Lease) {
+    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date, receivedAt: Date, payload: JSONValue, attempts: Int, claims: Int = 1, lease: Lease) {
         self.key = key
         self.type = type
         self.shipmentId = shipmentId
@@ -22,6 +24,7 @@ public struct ClaimedEvent: Sendable, Equatable {
         self.receivedAt = receivedAt
         self.payload = payload
         self.attempts = attempts
+        self.claims = claims
         self.lease = lease
     }
 }
@@ -76,6 +79,8 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable {
     case invalidPayload = "invalid_payload"
     /// Transient failures until the attempts ran out: a system problem.
     case retriesExhausted = "retries_exhausted"
+    /// Claimed again and again without an outcome (its workers crash or stall on it): a system problem.
+    case abandoned
 }
 
 /// One entry of an event's `history` array.

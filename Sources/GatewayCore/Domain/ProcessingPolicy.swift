@@ -12,6 +12,8 @@ public enum AttemptResult: Sendable, Equatable {
     case noShipmentId
     /// The circuit breaker is open; no call was made.
     case circuitOpen(until: Date)
+    /// The event was claimed more often than ``ProcessingPolicy/maxClaims`` without an outcome.
+    case abandoned
 }
 
 /// The lifecycle step an attempt leads to.
@@ -55,6 +57,11 @@ public struct ProcessingPolicy: Sendable {
     /// How often a parked event is re-checked.
     public var parkInterval: Duration
 
+    /// Claims after which an event without an outcome is given up: neither a lease that keeps expiring
+    /// (a worker that crashes on the event) nor anything else may keep an event going round for ever.
+    /// Parking and an open breaker end in an outcome every time, so they do not count towards it.
+    public var maxClaims: Int { retry.maxAttempts * 2 + 2 }
+
     /// Creates the policy; defaults park for up to 1 h, re-checking every minute.
     public init(retry: RetryPolicy = RetryPolicy(), parkWindow: Duration = .seconds(3_600), parkInterval: Duration = .seconds(60)) {
         self.retry = retry
@@ -86,6 +93,8 @@ public struct ProcessingPolicy: Sendable {
             return .deadLetter(.invalidPayload, error: "the payload has no shipmentId to route", spendsAttempt: false)
         case .circuitOpen(let until):
             return .retry(at: max(until, now), error: "circuit_open: the routing service is failing; not called", spendsAttempt: false)
+        case .abandoned:
+            return .deadLetter(.abandoned, error: "claimed \(event.claims) times without an outcome: its workers crashed or stalled", spendsAttempt: false)
         }
     }
 }

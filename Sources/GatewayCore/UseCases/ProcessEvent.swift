@@ -56,7 +56,9 @@ public struct ProcessEvent: Sendable {
         }
         var routingLatencyMs: Int?
         let result: AttemptResult
-        if let shipmentId = event.shipmentId {
+        if event.claims > policy.maxClaims {
+            result = .abandoned
+        } else if let shipmentId = event.shipmentId {
             if let shipment = try await shipments.shipment(shipmentId) {
                 switch breaker.permission(now: clock.now()) {
                 case .rejected(let until):
