@@ -114,30 +114,6 @@ final class MongoCollection {
         return Int(count)
     }
 
-    /// Atomically finds one document matching `query`, applies `update` and returns the document after the
-    /// update, or nil when nothing matched (and `upsert` is false).
-    func findOneAndUpdate(
-        query: BSONDocument, update: BSONDocument, sort: BSONDocument? = nil, upsert: Bool = false
-    ) throws -> BSONDocument? {
-        let queryBuffer = try BSONBuffer(query)
-        let updateBuffer = try BSONBuffer(update)
-        let sortBuffer = try sort.map(BSONBuffer.init)
-        let options = mongoc_find_and_modify_opts_new()!
-        defer { mongoc_find_and_modify_opts_destroy(options) }
-        updateBuffer.withPointer { _ = mongoc_find_and_modify_opts_set_update(options, $0) }
-        sortBuffer?.withPointer { _ = mongoc_find_and_modify_opts_set_sort(options, $0) }
-        let flags = MONGOC_FIND_AND_MODIFY_RETURN_NEW.rawValue | (upsert ? MONGOC_FIND_AND_MODIFY_UPSERT.rawValue : 0)
-        mongoc_find_and_modify_opts_set_flags(options, mongoc_find_and_modify_flags_t(rawValue: flags))
-        let reply = AlignedScratch()
-        var error = bson_error_t()
-        let succeeded = withExtendedLifetime((updateBuffer, sortBuffer)) {
-            queryBuffer.withPointer { mongoc_collection_find_and_modify_with_opts(pointer, $0, options, reply.pointer, &error) }
-        }
-        defer { bson_destroy(reply.pointer) }
-        guard succeeded else { throw StoreError(mongoc: error, operation: "findAndModify \(name)") }
-        return BSONDocument(decoding: reply.pointer)["value"]?.documentValue
-    }
-
     /// Inserts documents in one unordered batch; returns the error of each document that failed, by index.
     func insertMany(_ documents: [BSONDocument]) throws -> [Int: StoreError] {
         let buffers = try documents.map(BSONBuffer.init)

@@ -1,5 +1,5 @@
 /// A failure of the system of record, classified where it is raised so callers can decide without
-/// knowing the driver: ``Code/unavailable`` and ``Code/timeout`` are worth retrying, the others are not.
+/// knowing the driver (ingest answers 400 for ``Code/invalidDocument`` and 503 for the rest).
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// The class of failure.
     public enum Code: String, Sendable {
@@ -31,9 +31,6 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.serverCode = serverCode
     }
-
-    /// Whether trying the same operation again later may succeed.
-    public var isRetryable: Bool { code == .unavailable || code == .timeout }
 
     public var description: String {
         "\(operation) failed (\(code.rawValue)\(serverCode.map { ", server code \($0)" } ?? "")): \(message)"
