@@ -28,7 +28,9 @@ struct StoreCeiling: AsyncParsableCommand {
     func run() async throws {
         var configuration = GatewayConfiguration()
         configuration.mongoURL = mongoURL
-        configuration.mongoPoolSize = concurrency
+        // Operations in flight are `concurrency`; connections stop at 100, as SecantusDB refuses connections
+        // opened by the hundred at once.
+        configuration.mongoPoolSize = min(concurrency, 100)
         configuration.migrationsDirectory = migrationsDir
         let database = "ceiling_\(UUID().uuidString.prefix(8).lowercased())"
         let body = Array(#"{"type":"shipment.status_updated","shipmentId":"SHP-000123","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":1}}"#.utf8)
@@ -36,6 +38,14 @@ struct StoreCeiling: AsyncParsableCommand {
         try await GatewayResources.using(configuration, databaseName: database) { resources in
             try await resources.migrations(configuration).applyPending()
             let probe = InboxWriteProbe(pool: resources.mongo)
+            // Open the connections before the clock starts, ten more per round: each round needs as many
+            // clients at once as it sends pings.
+            for width in stride(from: 10, through: configuration.mongoPoolSize, by: 10) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<width { group.addTask { try await resources.mongo.ping() } }
+                    try await group.waitForAll()
+                }
+            }
             let operations: [[NewEvent]] = mode == .single ? events.map { [$0] } : stride(from: 0, to: rows, by: batchSize).map { Array(events[$0..<min($0 + batchSize, rows)]) }
             let latencies = LatencyLog()
             let started = ContinuousClock.now

@@ -150,6 +150,11 @@ public struct GatewayConfiguration: Sendable {
         mongoURL = reader.string(.mongoURL) ?? mongoURL
         mongoPoolSize = try reader.integer(.mongoPoolSize, in: 1...512) ?? mongoPoolSize
         redisURL = reader.string(.redisURL) ?? redisURL
+        do {
+            _ = try RedisEndpoint(url: redisURL)
+        } catch {
+            throw ConfigurationError(setting: .redisURL, reason: error.message)
+        }
         if let secrets = reader.string(.webhookSecrets) { webhookSecrets = try Self.parseSecrets(secrets) }
         maxBodyBytes = try reader.integer(.maxBodyBytes, in: 1...(64 << 20)) ?? maxBodyBytes
         signatureToleranceSeconds = Int64(try reader.integer(.signatureToleranceSeconds, in: 1...86_400) ?? Int(signatureToleranceSeconds))

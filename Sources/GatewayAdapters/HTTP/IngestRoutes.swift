@@ -59,6 +59,12 @@ public struct IngestRoutes: Sendable {
                 signature: request.headers.standardWebhooks(.signature)),
             body: Array(body.readableBytesView))
 
+        let event: NewEvent
+        do {
+            event = try ingest.accept(delivery)
+        } catch {
+            return answer(Self.response(for: error))
+        }
         guard inFlight.enter(limit: limits.maxInFlight) else {
             return answer(JSONResponse.error(.serviceUnavailable, code: "overloaded", message: "the gateway is at capacity; retry shortly", retryAfterSeconds: 1))
         }
@@ -66,7 +72,7 @@ public struct IngestRoutes: Sendable {
         let ingest = self.ingest
         let receipt: IngestReceipt?
         do {
-            receipt = try await withDeadline(limits.storeTimeout) { try await ingest(delivery) }
+            receipt = try await withDeadline(limits.storeTimeout) { try await ingest.store(event) }
         } catch let error as IngestError {
             return answer(Self.response(for: error))
         }
