@@ -97,7 +97,7 @@ start_gateway worker "$(port)" pipeline-worker; worker=$last_pid
 wait_http "$api_port"
 burst=$(n 10000)
 started=$(date +%s.%N)
-loadgen --url "http://127.0.0.1:$api_port" --source bench-pipeline --requests "$burst" --concurrency 200 --wait --wait-timeout 1800 \
+loadgen --url "http://127.0.0.1:$api_port" --source bench-pipeline --requests "$burst" --concurrency 200 --retry-unavailable 10 --wait --wait-timeout 1800 \
   --mongo-url "$GATEWAY_MONGO_URL" --simulator-url "http://127.0.0.1:$routing_port" --json "$results/pipeline.json" || true
 finished=$(date +%s.%N)
 curl -s "http://127.0.0.1:$routing_port/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("perKey"); print(json.dumps(d))' >"$results/routing-sim.json"

@@ -29,6 +29,7 @@ struct LoadGenerator: AsyncParsableCommand {
     @Option(help: "Share of deliveries with a wrong signature (expect 401).") var badSignatures = 0.0
     @Option(help: "Events name shipments SHP-000001 … SHP-{N}.") var shipments = 1_000
     @Option(help: "Open loop: requests per second on a fixed schedule; 0 for closed loop.") var rate = 0.0
+    @Option(help: "Send a delivery answered 503 again after its Retry-After, up to N times, as producers do.") var retryUnavailable = 0
     @Flag(help: "After sending, follow the accepted events in MongoDB until every one is terminal.") var wait = false
     @Option(help: "How long --wait follows the events, in seconds.") var waitTimeout = 600.0
     @Option(help: "MongoDB URL for --wait.") var mongoURL = ProcessInfo.processInfo.environment["GATEWAY_MONGO_URL"] ?? "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
@@ -50,7 +51,7 @@ struct LoadGenerator: AsyncParsableCommand {
             badSignatures: badSignatures, shipments: shipments)
         print("loadgen: \(requests) deliveries to \(url)/webhooks/\(source), \(rate > 0 ? "open loop at \(rate) req/s" : "closed loop"), concurrency \(concurrency)")
         let cpuBefore = ProcessCPU.seconds()
-        let sent = try await Sender(plan: plan, concurrency: concurrency, rate: rate).run()
+        let sent = try await Sender(plan: plan, concurrency: concurrency, rate: rate, retryUnavailable: retryUnavailable).run()
         let cpuUsed = ProcessCPU.seconds() - cpuBefore
         var report = LoadReport(plan: plan, sent: sent, generatorCPUSeconds: cpuUsed)
         print(report.ackSummary)

@@ -40,7 +40,7 @@ struct LoadReport {
         let latencies = latenciesMs
         return """
             sent \(sent.results.count) in \(format(sent.elapsed.secondsValue)) s: \(format(throughput)) req/s
-            statuses: \(statusCounts.map { "\($0.0)=\($0.1)" }.joined(separator: " "))  unexpected: \(unexpected)
+            statuses: \(statusCounts.map { "\($0.0)=\($0.1)" }.joined(separator: " "))  unexpected: \(unexpected)  re-sent after 503: \(sent.results.reduce(0) { $0 + $1.retries })
             ack latency ms: p50 \(format(percentile(latencies, 0.5))) p90 \(format(percentile(latencies, 0.9))) p99 \(format(percentile(latencies, 0.99))) max \(format(latencies.last ?? 0))
             generator CPU: \(format(generatorCPUSeconds)) s (\(format(generatorCPUSeconds / max(sent.elapsed.secondsValue, 1e-9) * 100)) % of one core)
             """

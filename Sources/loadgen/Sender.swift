@@ -13,6 +13,8 @@ struct SentResults: Sendable {
         let status: Int?
         let error: String?
         let latency: Duration
+        /// Times the delivery was sent again after a 503.
+        var retries = 0
     }
 
     let results: [Result]
@@ -27,6 +29,8 @@ struct Sender {
     let plan: DeliveryPlan
     let concurrency: Int
     let rate: Double
+    /// How many times a delivery answered 503 is sent again, after its Retry-After.
+    let retryUnavailable: Int
 
     func run() async throws -> SentResults {
         var configuration = HTTPClient.Configuration()
@@ -80,9 +84,18 @@ struct Sender {
         for (name, value) in delivery.headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: delivery.body))
         do {
-            let response = try await client.execute(request, timeout: .seconds(30))
+            var response = try await client.execute(request, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 16)
-            return .init(kind: delivery.kind, eventId: delivery.eventId, status: Int(response.status.code), error: nil, latency: .now - start)
+            var retries = 0
+            // A producer honours 503 + Retry-After; the latency then includes the waits, as the producer saw it.
+            while response.status.code == 503, retries < retryUnavailable {
+                retries += 1
+                let wait = response.headers.first(name: "retry-after").flatMap(Int.init) ?? 1
+                try await Task.sleep(for: .seconds(wait))
+                response = try await client.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 16)
+            }
+            return .init(kind: delivery.kind, eventId: delivery.eventId, status: Int(response.status.code), error: nil, latency: .now - start, retries: retries)
         } catch {
             return .init(kind: delivery.kind, eventId: delivery.eventId, status: nil, error: "\(error)", latency: .now - start)
         }
