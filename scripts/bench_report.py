@@ -85,6 +85,8 @@ if pipeline and extra:
     w(f"| {extra['burst']} events sent as one burst, then drained | {extra['drainSeconds']:.0f} s from first request to every event terminal | nothing lost | "
       f"{verdict(pipeline.get('lost', 1) == 0 and pipeline.get('doubledEffects', 1) == 0)} |")
     w(f"| events/s through the pipeline | {rate:.1f} | in-flight cap / routing latency = 256 / 2 s = {limit:.0f}/s; target ≥ 90 % | {verdict(rate >= 0.9 * limit)} |")
+    statuses = ", ".join(f"{code}: {count}" for code, count in sorted(pipeline.get("statuses", {}).items()))
+    w(f"| deliveries answered | {statuses} (a 200 follows a 503 and the producer's retry: the first write had landed after the deadline) | every delivery stored once | |")
     w(f"| processed / dead / lost / doubled effects | {pipeline.get('processed')} / {pipeline.get('dead')} / {pipeline.get('lost')} / {pipeline.get('doubledEffects')} | 0 lost, 0 doubled | "
       f"{verdict(pipeline.get('lost', 1) == 0 and pipeline.get('doubledEffects', 1) == 0)} |")
     if sim:
