@@ -158,7 +158,7 @@ public struct GatewayConfiguration: Sendable {
         if let secrets = reader.string(.webhookSecrets) { webhookSecrets = try Self.parseSecrets(secrets) }
         maxBodyBytes = try reader.integer(.maxBodyBytes, in: 1...(64 << 20)) ?? maxBodyBytes
         signatureToleranceSeconds = Int64(try reader.integer(.signatureToleranceSeconds, in: 1...86_400) ?? Int(signatureToleranceSeconds))
-        ingestTimeout = try reader.integer(.ingestTimeoutMilliseconds, in: 50...60_000).map { .milliseconds($0) } ?? ingestTimeout
+        ingestTimeout = try reader.milliseconds(.ingestTimeoutMilliseconds, in: 50...60_000) ?? ingestTimeout
         ingestMaxInFlight = try reader.integer(.ingestMaxInFlight, in: 1...1_000_000) ?? ingestMaxInFlight
         migrationsDirectory = reader.string(.migrationsDirectory) ?? migrationsDirectory
         routingURL = reader.string(.routingURL) ?? routingURL

@@ -55,7 +55,8 @@ public final class MongoConnectionPool: @unchecked Sendable {
     private static func requireJournalledWrites(_ uri: OpaquePointer) {
         let writeConcern = mongoc_write_concern_copy(mongoc_uri_get_write_concern(uri))!
         defer { mongoc_write_concern_destroy(writeConcern) }
-        guard !mongoc_write_concern_journal_is_set(writeConcern) else { return }
+        // An explicit journal choice stands, and so does w=0, which a journal requirement would make invalid.
+        guard !mongoc_write_concern_journal_is_set(writeConcern), mongoc_write_concern_get_w(writeConcern) != 0 else { return }
         mongoc_write_concern_set_journal(writeConcern, true)
         mongoc_uri_set_write_concern(uri, writeConcern)
     }

@@ -107,9 +107,9 @@ public final class RedisClient: @unchecked Sendable {
         do {
             return try await threads.runIfActive { [self] in
                 do {
-                    return try runOnce(arguments)
+                    return try withConnection { try $0.run(arguments) }
                 } catch let error as RedisError where idempotent && error.code == .unavailable {
-                    return try runOnce(arguments)
+                    return try withConnection { try $0.run(arguments) }
                 }
             }
         } catch let error as RedisError {
@@ -138,10 +138,7 @@ public final class RedisClient: @unchecked Sendable {
         guard !commands.isEmpty else { return [] }
         do {
             return try await threads.runIfActive { [self] in
-                let connection = try idle.withLock { $0.popLast() } ?? Connection(endpoint: endpoint, timeout: commandTimeout)
-                let replies = try connection.runPipeline(commands)
-                idle.withLock { $0.append(connection) }
-                return replies
+                try withConnection { try $0.runPipeline(commands) }
             }
         } catch let error as RedisError {
             throw error
@@ -156,11 +153,12 @@ public final class RedisClient: @unchecked Sendable {
         idle.withLock { connections in connections.removeAll() }
     }
 
-    private func runOnce(_ arguments: [String]) throws -> RedisReply {
+    /// Runs `body` on an idle connection (or a new one); a connection whose command failed is dropped, not reused.
+    private func withConnection<T>(_ body: (Connection) throws -> T) throws -> T {
         let connection = try idle.withLock { $0.popLast() } ?? Connection(endpoint: endpoint, timeout: commandTimeout)
-        let reply = try connection.run(arguments)
+        let result = try body(connection)
         idle.withLock { $0.append(connection) }
-        return reply
+        return result
     }
 }
 
