@@ -5,6 +5,7 @@ public import GatewayCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// The whole pipeline against real services: Redis, SecantusDB (or mongod), a routing-sim process, and the
 /// relay and worker roles, in process or as `gateway` processes.
@@ -20,6 +21,8 @@ public final class PipelineHarness: Sendable {
     /// The routing simulator's base URL.
     public let simulatorURL: String
     private let simulator: ManagedProcess
+    /// The `gateway` processes started through ``startProcess(role:workerId:)``, stopped by ``shutdown()``.
+    private let processes = Mutex<[ManagedProcess]>([])
     private let logger = Logger(label: "harness")
 
     /// Starts routing-sim with `simulatorArguments`, opens a fresh migrated database and seeds `shipments` shipments.
@@ -87,16 +90,18 @@ public final class PipelineHarness: Sendable {
         let environment: [String: String] = [
             "GATEWAY_MONGO_URL": url, "GATEWAY_REDIS_URL": configuration.redisURL,
             "GATEWAY_ROUTING_URL": configuration.routingURL, "GATEWAY_STREAM_NAME": configuration.streamName,
-            "GATEWAY_ROUTING_TIMEOUT_MS": String(configuration.routingTimeout.wholeMilliseconds),
-            "GATEWAY_LEASE_MS": String(configuration.lease.wholeMilliseconds),
-            "GATEWAY_STREAM_CLAIM_IDLE_MS": String(configuration.streamClaimIdle.wholeMilliseconds),
-            "GATEWAY_RETRY_BASE_MS": String(configuration.retry.base.wholeMilliseconds),
+            "GATEWAY_ROUTING_TIMEOUT_MS": String(configuration.routingTimeout.milliseconds),
+            "GATEWAY_LEASE_MS": String(configuration.lease.milliseconds),
+            "GATEWAY_STREAM_CLAIM_IDLE_MS": String(configuration.streamClaimIdle.milliseconds),
+            "GATEWAY_RETRY_BASE_MS": String(configuration.retry.base.milliseconds),
             "GATEWAY_CIRCUIT_FAILURE_THRESHOLD": String(configuration.circuitFailureThreshold),
             "GATEWAY_MIGRATIONS_DIR": configuration.migrationsDirectory,
             "GATEWAY_WORKER_ID": workerId,
             "GATEWAY_MONGO_POOL_SIZE": "8",
         ]
-        return try ManagedProcess(name: "gateway \(role)", executable: Self.binary("gateway"), arguments: ["serve", "--role", role], environment: environment)
+        let process = try ManagedProcess(name: "gateway \(role)", executable: Self.binary("gateway"), arguments: ["serve", "--role", role], environment: environment)
+        processes.withLock { $0.append(process) }
+        return process
     }
 
     /// Runs `gateway {arguments}` to completion and returns its standard output.
@@ -156,8 +161,9 @@ public final class PipelineHarness: Sendable {
         return try SimulatorStats(json: JSONValue(parsing: Array(body.readableBytesView)))
     }
 
-    /// Stops the simulator, drops the database and closes the connections.
+    /// Stops the `gateway` processes and the simulator, drops the database and closes the connections.
     public func shutdown() async {
+        for process in processes.withLock({ $0 }) { await process.stop() }
         await simulator.stop()
         try? await resources.mongo.dropDatabase()
         await resources.close()
@@ -206,8 +212,4 @@ extension String {
         components.path = "/" + database
         return components.string ?? self
     }
-}
-
-extension Duration {
-    var wholeMilliseconds: Int64 { components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -42,7 +42,7 @@ struct EventFollower {
             let queried = ContinuousClock.now
             let counts = try await queries.statusCounts(source: source)
             let elapsed = ContinuousClock.now - started
-            outcome.samples.append((elapsed.secondsValue, counts))
+            outcome.samples.append((elapsed.seconds, counts))
             let terminal = (counts[EventStatus.processed.rawValue] ?? 0) + (counts[EventStatus.dead.rawValue] ?? 0)
             if elapsed > timeout { break }
             // The counts include events stored after their request got a 503 (the write landed late), so
@@ -88,9 +88,4 @@ struct EventFollower {
             if case .integer(let successes) = stats["successes"], successes > 1 { outcome.repeatedRoutingSuccesses += 1 }
         }
     }
-}
-
-extension Duration {
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var millisecondsValue: Double { secondsValue * 1_000 }
 }

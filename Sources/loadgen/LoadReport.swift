@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 
 /// The numbers of a run, printed and written as Markdown, CSV, JSON and SVG.
 struct LoadReport {
@@ -27,8 +28,8 @@ struct LoadReport {
         }.count
     }
 
-    var latenciesMs: [Double] { sent.results.map(\.latency.millisecondsValue).sorted() }
-    var throughput: Double { Double(sent.results.count) / max(sent.elapsed.secondsValue, 1e-9) }
+    var latenciesMs: [Double] { sent.results.map { $0.latency.seconds * 1_000 }.sorted() }
+    var throughput: Double { Double(sent.results.count) / max(sent.elapsed.seconds, 1e-9) }
 
     var problems: [String] {
         var problems: [String] = []
@@ -43,10 +44,10 @@ struct LoadReport {
     var ackSummary: String {
         let latencies = latenciesMs
         return """
-            sent \(sent.results.count) in \(format(sent.elapsed.secondsValue)) s: \(format(throughput)) req/s
+            sent \(sent.results.count) in \(format(sent.elapsed.seconds)) s: \(format(throughput)) req/s
             statuses: \(statusCounts.map { "\($0.0)=\($0.1)" }.joined(separator: " "))  unexpected: \(unexpected)  re-sent after 503: \(sent.results.reduce(0) { $0 + $1.retries })
             ack latency ms: p50 \(format(percentile(latencies, 0.5))) p90 \(format(percentile(latencies, 0.9))) p99 \(format(percentile(latencies, 0.99))) max \(format(latencies.last ?? 0))
-            generator CPU: \(format(generatorCPUSeconds)) s (\(format(generatorCPUSeconds / max(sent.elapsed.secondsValue, 1e-9) * 100)) % of one core)
+            generator CPU: \(format(generatorCPUSeconds)) s (\(format(generatorCPUSeconds / max(sent.elapsed.seconds, 1e-9) * 100)) % of one core)
             """
     }
 
@@ -54,7 +55,7 @@ struct LoadReport {
         guard let outcome else { return "" }
         let e2e = outcome.endToEndSeconds.sorted()
         return """
-            followed for \(format(outcome.followedFor.secondsValue)) s: processed \(outcome.processed), dead \(outcome.dead), lost \(outcome.lost), doubled effects \(outcome.doubledEffects) (repeated successful routing calls \(outcome.repeatedRoutingSuccesses))
+            followed for \(format(outcome.followedFor.seconds)) s: processed \(outcome.processed), dead \(outcome.dead), lost \(outcome.lost), doubled effects \(outcome.doubledEffects) (repeated successful routing calls \(outcome.repeatedRoutingSuccesses))
             attempts: \(outcome.attemptsHistogram.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " "))
             end-to-end s: p50 \(format(percentile(e2e, 0.5))) p90 \(format(percentile(e2e, 0.9))) p99 \(format(percentile(e2e, 0.99))) max \(format(e2e.last ?? 0))
             """
@@ -63,7 +64,7 @@ struct LoadReport {
     var json: String {
         let latencies = latenciesMs
         var fields: [String] = [
-            "\"requests\":\(sent.results.count)", "\"seconds\":\(sent.elapsed.secondsValue)", "\"throughput\":\(throughput)",
+            "\"requests\":\(sent.results.count)", "\"seconds\":\(sent.elapsed.seconds)", "\"throughput\":\(throughput)",
             "\"unexpected\":\(unexpected)", "\"p50Ms\":\(percentile(latencies, 0.5))", "\"p90Ms\":\(percentile(latencies, 0.9))",
             "\"p99Ms\":\(percentile(latencies, 0.99))", "\"maxMs\":\(latencies.last ?? 0)", "\"generatorCpuSeconds\":\(generatorCPUSeconds)",
             "\"statuses\":{\(statusCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ","))}",
@@ -97,7 +98,7 @@ struct LoadReport {
             "| deliveries sent | \(sent.results.count) |",
             "| statuses | \(statusCounts.map { "\($0.0): \($0.1)" }.joined(separator: ", ")) |",
             "| unexpected statuses or transport errors | \(unexpected) |",
-            "| sending time | \(format(sent.elapsed.secondsValue)) s (\(format(throughput)) req/s) |",
+            "| sending time | \(format(sent.elapsed.seconds)) s (\(format(throughput)) req/s) |",
             "| ack latency p50 / p90 / p99 / max | \(format(percentile(latencies, 0.5))) / \(format(percentile(latencies, 0.9))) / \(format(percentile(latencies, 0.99))) / \(format(latencies.last ?? 0)) ms |",
             "| load generator CPU | \(format(generatorCPUSeconds)) s |",
         ]
@@ -109,7 +110,7 @@ struct LoadReport {
                 "| repeated successful routing calls (absorbed by the Idempotency-Key) | \(outcome.repeatedRoutingSuccesses) |",
                 "| attempts per event | \(outcome.attemptsHistogram.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")) |",
                 "| end-to-end p50 / p90 / p99 / max | \(format(percentile(e2e, 0.5))) / \(format(percentile(e2e, 0.9))) / \(format(percentile(e2e, 0.99))) / \(format(e2e.last ?? 0)) s |",
-                "| all terminal after | \(format(outcome.followedFor.secondsValue)) s |",
+                "| all terminal after | \(format(outcome.followedFor.seconds)) s |",
             ]
         }
         lines.append("| verdict | \(problems.isEmpty ? "zero failures" : problems.joined(separator: "; ")) |")

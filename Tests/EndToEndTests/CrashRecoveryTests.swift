@@ -8,20 +8,17 @@ import Testing
 /// Part of the serialized pipeline suite, so that no other end-to-end test loads the machine meanwhile.
 extension PipelineTests {
     @Test func aWorkerKilledWithEventsInFlightLosesNothingAndDoublesNothing() async throws {
-        let harness = try await PipelineHarness(simulatorArguments: ["--latency-ms", "2000"]) { configuration in
+        try await withHarness(simulator: ["--latency-ms", "2000"], configure: { configuration in
             configuration.lease = .seconds(8)
             configuration.streamClaimIdle = .seconds(8)
-        }
-        var workers: [ManagedProcess] = []
-        do {
+        }) { harness in
             let keys = try await harness.ingest(count: 100)
             let doomed = try harness.startProcess(role: "worker", workerId: "worker-doomed")
-            workers.append(doomed)
             let allTerminal = try await harness.withRunningPipeline(worker: false) {
                 let inFlight = try await Eventually.holds(within: .seconds(60)) { try await harness.simulatorStats().calls >= 50 }
                 #expect(inFlight, "the doomed worker never had events in flight")
                 await doomed.crash()
-                workers.append(try harness.startProcess(role: "worker", workerId: "worker-survivor"))
+                _ = try harness.startProcess(role: "worker", workerId: "worker-survivor")
                 return try await harness.waitUntilAllTerminal(within: .seconds(90))
             }
             #expect(allTerminal)
@@ -30,40 +27,33 @@ extension PipelineTests {
             for key in keys {
                 #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect")
             }
-        } catch {
-            for worker in workers { await worker.stop() }
-            await harness.shutdown()
-            throw error
         }
-        for worker in workers { await worker.stop() }
-        await harness.shutdown()
     }
 
     @Test func redisFlushedMidRunIsRecoveredFromTheInbox() async throws {
         let redis = try await RedisServer()
-        let harness = try await PipelineHarness(simulatorArguments: ["--latency-ms", "300"]) { configuration in
-            configuration.redisURL = redis.url
-        }
         do {
-            let keys = try await harness.ingest(count: 200)
-            let allTerminal = try await harness.withRunningPipeline {
-                let started = try await Eventually.holds(within: .seconds(60)) { try await harness.inbox.count(status: .processed) >= 20 }
-                #expect(started)
-                try await harness.resources.redis.call(["FLUSHALL"])
-                return try await harness.waitUntilAllTerminal(within: .seconds(90))
-            }
-            #expect(allTerminal)
-            #expect(try await harness.inbox.count(status: .processed) == 200)
-            let stats = try await harness.simulatorStats()
-            for key in keys {
-                #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect")
+            try await withHarness(simulator: ["--latency-ms", "300"], configure: { configuration in
+                configuration.redisURL = redis.url
+            }) { harness in
+                let keys = try await harness.ingest(count: 200)
+                let allTerminal = try await harness.withRunningPipeline {
+                    let started = try await Eventually.holds(within: .seconds(60)) { try await harness.inbox.count(status: .processed) >= 20 }
+                    #expect(started)
+                    try await harness.resources.redis.call(["FLUSHALL"])
+                    return try await harness.waitUntilAllTerminal(within: .seconds(90))
+                }
+                #expect(allTerminal)
+                #expect(try await harness.inbox.count(status: .processed) == 200)
+                let stats = try await harness.simulatorStats()
+                for key in keys {
+                    #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect")
+                }
             }
         } catch {
-            await harness.shutdown()
             await redis.stop()
             throw error
         }
-        await harness.shutdown()
         await redis.stop()
     }
 }

@@ -8,7 +8,7 @@ import Testing
 /// Serialized: each test loads the single-threaded store and the two cores on its own.
 @Suite("Relay and workers end to end", .serialized)
 struct PipelineTests {
-    private func withHarness(
+    func withHarness(
         simulator: [String], shipments: Int = 1_000, configure: (inout GatewayConfiguration) -> Void = { _ in },
         _ body: (PipelineHarness) async throws -> Void
     ) async throws {

@@ -62,6 +62,11 @@ extension Duration {
     public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
+
+    /// The duration in whole milliseconds, as settings and Redis commands write it.
+    public var milliseconds: Int64 {
+        components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000
+    }
 }
 
 /// `base` to a whole power, stopping early once far past any cap so large attempt numbers cannot overflow.
