@@ -1,7 +1,8 @@
 import ArgumentParser
+import NIOCore
+import NIOPosix
 
 /// The gateway's command-line entry point.
-@main
 struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
@@ -11,4 +12,16 @@ struct Gateway: AsyncParsableCommand {
             Run `gateway <command> --help` for a command's settings.
             """,
         subcommands: [Serve.self, Migrate.self, Relay.self, Seed.self, Events.self, Sign.self])
+}
+
+/// Runs the command with SwiftNIO's event loops as Swift Concurrency's executor.
+@main
+enum GatewayMain {
+    static func main() async {
+        // Request handlers then run on the event loop that does the I/O, instead of hopping to the
+        // cooperative pool and back for every request. Safe because no task here blocks a thread: every
+        // blocking driver call runs on the stores' own thread pools.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await Gateway.main()
+    }
 }

@@ -141,14 +141,29 @@ private final class InFlightCounter: Sendable {
 enum StandardWebhooksHeader: String {
     case id, timestamp, signature
 
-    var names: [HTTPField.Name] {
-        [HTTPField.Name("webhook-\(rawValue)")!, HTTPField.Name("svix-\(rawValue)")!]
+    /// The header's own name and its alias, built once: validating a field name costs more than the lookup.
+    var names: (standard: HTTPField.Name, alias: HTTPField.Name) {
+        switch self {
+        case .id: Self.idNames
+        case .timestamp: Self.timestampNames
+        case .signature: Self.signatureNames
+        }
+    }
+
+    private static let idNames = names(of: .id)
+    private static let timestampNames = names(of: .timestamp)
+    private static let signatureNames = names(of: .signature)
+
+    private static func names(of header: Self) -> (standard: HTTPField.Name, alias: HTTPField.Name) {
+        (HTTPField.Name("webhook-\(header.rawValue)")!, HTTPField.Name("svix-\(header.rawValue)")!)
     }
 }
 
 extension HTTPFields {
     /// The value of a Standard Webhooks header, under its own name or its `svix-` alias.
     func standardWebhooks(_ header: StandardWebhooksHeader) -> String? {
-        header.names.lazy.compactMap { self[$0] }.first
+        // The first field of either name; `self[name]` would join repeated fields, which no producer sends.
+        let names = header.names
+        return (first { $0.name == names.standard } ?? first { $0.name == names.alias })?.value
     }
 }
