@@ -40,7 +40,7 @@ struct ProcessingPolicyTests {
     func event(attempts: Int, receivedSecondsAgo: Double = 10) -> ClaimedEvent {
         ClaimedEvent(
             key: EventKey(source: "s", eventId: "e"), type: nil, shipmentId: "SHP-000001", occurredAt: now, receivedAt: now.addingTimeInterval(-receivedSecondsAgo),
-            payload: .object([]), attempts: attempts, lease: Lease(owner: "w", expiresAt: now, recordId: "id", version: 1))
+            payload: .object([]), attempts: attempts, lease: Lease(owner: "w", expiresAt: now, recordId: "id", version: 1, token: "t"))
     }
 
     @Test func aDecisionCompletesTheEvent() {

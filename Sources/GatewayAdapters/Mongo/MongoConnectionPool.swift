@@ -14,6 +14,7 @@ public final class MongoConnectionPool: @unchecked Sendable {
     public let databaseName: String
     private let pool: OpaquePointer
     private let threads: NIOThreadPool
+    private let redoableWriteConcern: BSONDocument?
 
     /// Connects lazily to `url`; the first operation selects a server.
     /// - Parameters:
@@ -35,6 +36,7 @@ public final class MongoConnectionPool: @unchecked Sendable {
             mongoc_uri_set_option_as_int32(uri, option, Int32(milliseconds))
         }
         Self.requireJournalledWrites(uri)
+        redoableWriteConcern = Self.withoutJournal(mongoc_uri_get_write_concern(uri))
         guard let pool = mongoc_client_pool_new_with_error(uri, &error) else {
             throw StoreError(mongoc: error, operation: "create client pool")
         }
@@ -61,6 +63,22 @@ public final class MongoConnectionPool: @unchecked Sendable {
         mongoc_uri_set_write_concern(uri, writeConcern)
     }
 
+    /// The connection's write concern without the journal, or nil when it does not ask for the journal.
+    private static func withoutJournal(_ writeConcern: OpaquePointer) -> BSONDocument? {
+        guard mongoc_write_concern_get_journal(writeConcern) else { return nil }
+        var document: BSONDocument = ["j": .bool(false)]
+        if mongoc_write_concern_get_wmajority(writeConcern) {
+            document.append("w", .string("majority"))
+        } else if let tag = mongoc_write_concern_get_wtag(writeConcern) {
+            document.append("w", .string(String(cString: tag)))
+        } else if mongoc_write_concern_get_w(writeConcern) > 0 {
+            document.append("w", .int32(mongoc_write_concern_get_w(writeConcern)))
+        }
+        let timeout = mongoc_write_concern_get_wtimeout_int64(writeConcern)
+        if timeout > 0 { document.append("wtimeout", .int64(timeout)) }
+        return document
+    }
+
     /// Runs `body` with a client on the pool's threads.
     /// - Throws: whatever `body` throws (a ``StoreError``), or ``StoreError/Code/unavailable`` after shutdown.
     func withDatabase<T: Sendable>(
@@ -70,7 +88,7 @@ public final class MongoConnectionPool: @unchecked Sendable {
             return try await threads.runIfActive { [self] in
                 let client = mongoc_client_pool_pop(pool)!
                 defer { mongoc_client_pool_push(pool, client) }
-                return try body(MongoDatabase(client: client, name: databaseName))
+                return try body(MongoDatabase(client: client, name: databaseName, redoableWriteConcern: redoableWriteConcern))
             }
         } catch let error as StoreError {
             throw error

@@ -6,6 +6,8 @@ import GatewayCore
 struct MongoDatabase {
     let client: OpaquePointer
     let name: String
+    /// The write concern of ``WriteAcknowledgement/redoable`` writes, nil when it is the connection's own.
+    let redoableWriteConcern: BSONDocument?
 
     /// Runs a database command and returns its reply.
     func command(_ command: BSONDocument, operation: String) throws -> BSONDocument {
@@ -24,18 +26,32 @@ struct MongoDatabase {
 
     /// A handle on one collection, released when the handle goes away.
     func collection(_ collectionName: String) -> MongoCollection {
-        MongoCollection(pointer: mongoc_client_get_collection(client, name, collectionName)!, name: collectionName)
+        MongoCollection(pointer: mongoc_client_get_collection(client, name, collectionName)!, name: collectionName, redoableWriteConcern: redoableWriteConcern)
     }
+}
+
+/// How much a write waits for before the server acknowledges it.
+enum WriteAcknowledgement {
+    /// The connection's write concern, journaled by default: for what a crash must not take back (the
+    /// ingest insert, outcomes, dead letters).
+    case durable
+    /// The same write concern without waiting for the journal: for bookkeeping a crash may take back,
+    /// because the event stays in the inbox and the step is redone (claims, relay reservations, lease
+    /// sweeps, a shipment update whose event's outcome is not yet written). The journal is sequential, so
+    /// the next durable write on the server makes every redoable write before it durable as well.
+    case redoable
 }
 
 /// One collection's typed CRUD operations.
 final class MongoCollection {
     private let pointer: OpaquePointer
     let name: String
+    private let redoableWriteConcern: BSONDocument?
 
-    init(pointer: OpaquePointer, name: String) {
+    init(pointer: OpaquePointer, name: String, redoableWriteConcern: BSONDocument?) {
         self.pointer = pointer
         self.name = name
+        self.redoableWriteConcern = redoableWriteConcern
     }
 
     deinit { mongoc_collection_destroy(pointer) }
@@ -50,20 +66,22 @@ final class MongoCollection {
 
     /// Updates the first match of `filter`; returns how many documents matched (0 or 1).
     @discardableResult
-    func updateOne(filter: BSONDocument, update: BSONDocument, upsert: Bool = false) throws -> Int {
-        try runUpdate(filter: filter, update: update, upsert: upsert, many: false)
+    func updateOne(filter: BSONDocument, update: BSONDocument, upsert: Bool = false, acknowledgement: WriteAcknowledgement = .durable) throws -> Int {
+        try runUpdate(filter: filter, update: update, upsert: upsert, many: false, acknowledgement: acknowledgement)
     }
 
     /// Updates every match of `filter`; returns how many matched.
     @discardableResult
-    func updateMany(filter: BSONDocument, update: BSONDocument) throws -> Int {
-        try runUpdate(filter: filter, update: update, upsert: false, many: true)
+    func updateMany(filter: BSONDocument, update: BSONDocument, acknowledgement: WriteAcknowledgement = .durable) throws -> Int {
+        try runUpdate(filter: filter, update: update, upsert: false, many: true, acknowledgement: acknowledgement)
     }
 
-    private func runUpdate(filter: BSONDocument, update: BSONDocument, upsert: Bool, many: Bool) throws -> Int {
+    private func runUpdate(filter: BSONDocument, update: BSONDocument, upsert: Bool, many: Bool, acknowledgement: WriteAcknowledgement) throws -> Int {
         let filterBuffer = try BSONBuffer(filter)
         let updateBuffer = try BSONBuffer(update)
-        let optionsBuffer = try BSONBuffer(["upsert": .bool(upsert)])
+        var options: BSONDocument = ["upsert": .bool(upsert)]
+        if acknowledgement == .redoable, let redoableWriteConcern { options.append("writeConcern", .document(redoableWriteConcern)) }
+        let optionsBuffer = try BSONBuffer(options)
         let reply = AlignedScratch()
         var error = bson_error_t()
         let succeeded = filterBuffer.withPointer { filterPointer in

@@ -22,17 +22,18 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
                     ClaimRule.isClaimable(status, availableAt: current["availableAt"]?.dateValue, leaseExpiresAt: current[path: "lease.expiresAt"]?.dateValue, now: now)
                 else { return nil }
                 let expiresAt = now.addingTimeInterval(leaseDuration.seconds)
+                let token = UUID().uuidString
                 let claimed = try events.updateOne(filter: fence.filter, update: [
                     "$set": .document([
                         "status": .string(EventStatus.processing.rawValue),
-                        "lease": .document(["owner": .string(worker), "expiresAt": .date(expiresAt)]),
+                        "lease": .document(["owner": .string(worker), "expiresAt": .date(expiresAt), "token": .string(token)]),
                         "claimedAt": .date(now),
                         "updatedAt": .date(now),
                     ]),
                     "$inc": .document(["claims": .int32(1), "version": .int32(1)]),
-                ])
+                ], acknowledgement: .redoable)
                 if claimed == 1 {
-                    return Self.claimedEvent(from: current, key: key, lease: Lease(owner: worker, expiresAt: expiresAt, recordId: fence.id, version: fence.version + 1))
+                    return Self.claimedEvent(from: current, key: key, lease: Lease(owner: worker, expiresAt: expiresAt, recordId: fence.id, version: fence.version + 1, token: token))
                 }
             }
             return nil
@@ -63,9 +64,11 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             "$inc": .document(increments),
         ]
         let fence = Fence(id: event.lease.recordId, version: event.lease.version)
-        return try await pool.withDatabase("record outcome") { [update] database in
+        var filter = fence.filter
+        filter.append("lease.token", .string(event.lease.token))
+        return try await pool.withDatabase("record outcome") { [update, filter] database in
             let events = database.collection(Collections.events)
-            guard try events.updateOne(filter: fence.filter, update: update) == 1 else { return false }
+            guard try events.updateOne(filter: filter, update: update) == 1 else { return false }
             if transition.status == .dead, let stored = try events.findOne(["_id": .objectId(fence.id)]) {
                 try Self.writeDeadLetter(for: stored, in: database)
             }
@@ -95,7 +98,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         _ = try await pool.withDatabase("release reservation") { database in
             try database.collection(Collections.events).updateMany(
                 filter: ["$or": .array(keys.map { .document(MongoInboxStore.filter($0)) }), "status": .string(EventStatus.queued.rawValue)],
-                update: ["$set": .document(["queuedAt": .date(Date(timeIntervalSince1970: 0))])])
+                update: ["$set": .document(["queuedAt": .date(Date(timeIntervalSince1970: 0))])], acknowledgement: .redoable)
         }
     }
 
@@ -116,7 +119,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
                     "$unset": .document(["lease": .string("")]),
                     "$push": .document(["history": entry]),
                     "$inc": .document(["version": .int32(1)]),
-                ])
+                ], acknowledgement: .redoable)
             }
             return swept
         }
@@ -142,7 +145,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             try events.updateMany(filter: won, update: [
                 "$set": .document(["status": .string(EventStatus.queued.rawValue), "queuedAt": .date(now), "relayToken": .string(token), "updatedAt": .date(now)]),
                 "$inc": .document(["version": .int32(1)]),
-            ])
+            ], acknowledgement: .redoable)
             return try events.find(["relayToken": .string(token)], options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
                 .compactMap { document in
                     guard let source = document["source"]?.stringValue, let eventId = document["eventId"]?.stringValue else { return nil }
@@ -173,7 +176,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         try database.collection(Collections.deadLetters).updateOne(
             filter: ["source": source, "eventId": eventId], update: ["$set": .document(deadLetter)], upsert: true)
         if let id = event["_id"] {
-            try database.collection(Collections.events).updateOne(filter: ["_id": id], update: ["$unset": .document(["deadLetterPending": .string("")])])
+            try database.collection(Collections.events).updateOne(filter: ["_id": id], update: ["$unset": .document(["deadLetterPending": .string("")])], acknowledgement: .redoable)
         }
     }
 

@@ -41,14 +41,18 @@ public struct Lease: Sendable, Equatable {
     public var expiresAt: Date
     /// The store's id of the event document.
     public var recordId: String
-    /// The event's version right after the claim: the fencing token of the outcome write.
+    /// The event's version right after the claim: with ``token``, the fence of the outcome write.
     public var version: Int
+    /// Unique to this claim. The claim is not journaled, so a store crash may take it back and a later
+    /// claim reach the same version; the token still tells the two leases apart.
+    public var token: String
 
-    public init(owner: String, expiresAt: Date, recordId: String, version: Int) {
+    public init(owner: String, expiresAt: Date, recordId: String, version: Int, token: String) {
         self.owner = owner
         self.expiresAt = expiresAt
         self.recordId = recordId
         self.version = version
+        self.token = token
     }
 }
 

@@ -2,7 +2,7 @@ public import Foundation
 
 /// The inbox as workers use it: atomic claims and lease-fenced outcome writes.
 public protocol EventRepository: Sendable {
-    /// Claims the event for `worker` with one atomic findAndModify, when it is claimable: `received` or
+    /// Claims the event for `worker` with one compare-and-set, when it is claimable: `received` or
     /// `queued`, `retry_scheduled`/`parked` and due, or `processing` under an expired lease.
     /// - Returns: the claimed event, or nil when it is already claimed, processed, dead or not yet due.
     /// - Throws: ``StoreError``.
