@@ -30,6 +30,27 @@ extension PipelineTests {
         }
     }
 
+    /// Claims are not journaled: a store crash may take one back, and the next claim then reaches the same
+    /// version. The first worker's outcome must still not land.
+    @Test func aClaimTakenBackByTheStoreCannotWriteOverTheNextClaim() async throws {
+        try await withHarness(simulator: []) { harness in
+            let key = EventKey(source: "acme-courier", eventId: "taken-back")
+            try await harness.ingest(key: key, body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000001"}"#)
+            let events = MongoEventRepository(pool: harness.resources.mongo)
+            let now = Date()
+            let beforeClaim = try #require(try await harness.resources.mongo.eventDocument(key))
+            let first = try #require(try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: now))
+            try await harness.resources.mongo.replaceEventDocument(with: beforeClaim)
+            let second = try #require(try await events.claim(key, worker: "worker-b", leaseDuration: .seconds(30), now: now))
+            #expect(first.lease.version == second.lease.version)
+
+            let attempt = AttemptRecord(attempt: 1, startedAt: now, finishedAt: now, outcome: .processed, error: nil, routingLatencyMs: 1)
+            let decision = RoutingDecision(hub: "AMS-1", routeCode: "R1", eta: now)
+            #expect(try await events.record(.complete(decision), attempt: attempt, for: first, now: now) == false)
+            #expect(try await events.record(.complete(decision), attempt: attempt, for: second, now: now))
+        }
+    }
+
     @Test func redisFlushedMidRunIsRecoveredFromTheInbox() async throws {
         let redis = try await RedisServer()
         do {

@@ -19,6 +19,21 @@ extension PipelineHarness {
 }
 
 extension MongoConnectionPool {
+    func eventDocument(_ key: EventKey) async throws -> BSONDocument? {
+        try await withDatabase("find events") { database in
+            try database.collection(Collections.events).findOne(["source": .string(key.source), "eventId": .string(key.eventId)])
+        }
+    }
+
+    /// Puts a stored event document back as it was, as a store crash does to writes it had not journaled.
+    func replaceEventDocument(with document: BSONDocument) async throws {
+        _ = try await withDatabase("restore events") { database in
+            let fields = BSONDocument(document.fields.filter { $0.key != "_id" }.map { ($0.key, $0.value) })
+            try database.collection(Collections.events).updateOne(
+                filter: ["_id": document["_id"] ?? .null], update: ["$set": .document(fields), "$unset": .document(["lease": .string("")])])
+        }
+    }
+
     /// Makes every queued event look unclaimed for an hour, as if its stream entry had been lost.
     func markQueuedLongAgo() async throws {
         _ = try await withDatabase("age queued events") { database in
