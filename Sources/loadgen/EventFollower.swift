@@ -48,9 +48,9 @@ struct EventFollower {
             // The counts include events stored after their request got a 503 (the write landed late), so
             // they only say when to check the accepted events one by one.
             if terminal >= accepted.count, try await allTerminal(accepted, queries: queries) { break }
-            // The count scans the run's events; polling at most a fifth of the time keeps the observer from
+            // The count scans the run's events; polling at most a twentieth of the time keeps the observer from
             // taking the store (SecantusDB: ~280 ms a scan at 10,000 events) away from the pipeline it measures.
-            try await Task.sleep(for: max(.milliseconds(250), (ContinuousClock.now - queried) * 4))
+            try await Task.sleep(for: max(.seconds(1), (ContinuousClock.now - queried) * 19))
         }
         outcome.followedFor = ContinuousClock.now - started
         for document in try await queries.eventOutcomes(source: source) {

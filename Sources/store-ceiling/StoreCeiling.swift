@@ -4,24 +4,29 @@ import GatewayAdapters
 import GatewayCore
 import Synchronization
 
-/// `store-ceiling`: how fast the store takes inbox-shaped rows, with nothing of the gateway in between.
+/// `store-ceiling`: how fast the store takes the gateway's own operations, with nothing else in between.
 @main
 struct StoreCeiling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store-ceiling",
-        abstract: "Measure the store's insert ceiling for inbox documents: single inserts or unordered batches.",
+        abstract: "Measure the store's ceiling: inbox inserts (single or batched), or every store operation of the pipeline.",
         discussion: """
-            Works in a fresh database (migrated, so indexes, validator and journalled write concern are the \
-            gateway's own) that it drops afterwards. Prints one JSON line: mode, rows, seconds, rows/s and \
-            per-operation latency p50/p99 in ms.
+            Works in a fresh database (migrated, so indexes, validator and write concerns are the gateway's own) \
+            that it drops afterwards. Prints one JSON line: mode, rows, seconds, rows/s and per-operation \
+            latency p50/p99 in ms.
+
+            pipeline mode stores `rows` events and takes each through the store operations of the pipeline \
+            (the relay's reservation, the worker's claim, shipment read and update, and the outcome write) \
+            with a routing service that answers at once: the events/s the store allows the pipeline, whatever \
+            the routing latency.
             """)
 
-    enum Mode: String, ExpressibleByArgument { case single, batch }
+    enum Mode: String, ExpressibleByArgument { case single, batch, pipeline }
 
-    @Option(help: "single: one insertOne per row; batch: unordered insertMany.") var mode: Mode = .single
-    @Option(help: "Rows to insert.") var rows = 2_000
-    @Option(help: "Operations in flight at once (connections).") var concurrency = 100
-    @Option(help: "Rows per insertMany in batch mode.") var batchSize = 100
+    @Option(help: "single: one insertOne per row; batch: unordered insertMany; pipeline: every store operation of an event.") var mode: Mode = .single
+    @Option(help: "Rows (events) to insert.") var rows = 2_000
+    @Option(help: "Operations in flight at once (connections); in pipeline mode, events being processed at once.") var concurrency = 100
+    @Option(help: "Rows per insertMany in batch and pipeline mode.") var batchSize = 100
     @Option(help: "MongoDB URL; its database is replaced by a fresh one.") var mongoURL = ProcessInfo.processInfo.environment["GATEWAY_MONGO_URL"] ?? "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
     @Option(help: "Folder of migration files.") var migrationsDir = ProcessInfo.processInfo.environment["GATEWAY_MIGRATIONS_DIR"] ?? "migrations"
 
@@ -33,39 +38,93 @@ struct StoreCeiling: AsyncParsableCommand {
         configuration.mongoPoolSize = min(concurrency, 100)
         configuration.migrationsDirectory = migrationsDir
         let database = "ceiling_\(UUID().uuidString.prefix(8).lowercased())"
-        let body = Array(#"{"type":"shipment.status_updated","shipmentId":"SHP-000123","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":1}}"#.utf8)
-        let events = try (0..<rows).map { try NewEvent(key: EventKey(source: "ceiling", eventId: "row-\($0)"), body: body, receivedAt: Date()) }
+        let shipments = 1_000
+        let events = try (0..<rows).map { row in
+            let body = #"{"type":"shipment.status_updated","shipmentId":"\#(MongoShipmentStore.seededId(row % shipments + 1))","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":\#(row)}}"#
+            return try NewEvent(key: EventKey(source: "ceiling", eventId: "row-\(row)"), body: Array(body.utf8), receivedAt: Date())
+        }
         try await GatewayResources.using(configuration, databaseName: database) { resources in
             try await resources.migrations(configuration).applyPending()
-            let probe = InboxWriteProbe(pool: resources.mongo)
-            // Open the connections before the clock starts, ten more per round: each round needs as many
-            // clients at once as it sends pings.
-            for width in stride(from: 10, through: configuration.mongoPoolSize, by: 10) {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<width { group.addTask { try await resources.mongo.ping() } }
-                    try await group.waitForAll()
-                }
-            }
-            let operations: [[NewEvent]] = mode == .single ? events.map { [$0] } : stride(from: 0, to: rows, by: batchSize).map { Array(events[$0..<min($0 + batchSize, rows)]) }
+            try await openConnections(resources.mongo, count: configuration.mongoPoolSize)
             let latencies = LatencyLog()
             let started = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (index, operation) in operations.enumerated() {
-                    if index >= concurrency { try await group.next() }
-                    group.addTask {
-                        let begin = ContinuousClock.now
-                        if mode == .single { try await probe.insertOne(operation[0]) } else { _ = try await probe.insertMany(operation) }
-                        latencies.record(ContinuousClock.now - begin)
-                    }
+            switch mode {
+            case .single, .batch:
+                let probe = InboxWriteProbe(pool: resources.mongo)
+                let batches = mode == .single ? events.map { [$0] } : events.batches(of: batchSize)
+                try await forEach(batches, concurrency: concurrency) { batch in
+                    let begin = ContinuousClock.now
+                    if mode == .single { try await probe.insertOne(batch[0]) } else { _ = try await probe.insertMany(batch) }
+                    latencies.record(ContinuousClock.now - begin)
                 }
-                try await group.waitForAll()
+            case .pipeline:
+                _ = try await MongoShipmentStore(pool: resources.mongo).seed(count: shipments)
+                try await runPipelineOperations(events, pool: resources.mongo, latencies: latencies)
             }
             let seconds = (ContinuousClock.now - started).seconds
             let sorted = latencies.sortedMilliseconds
             func quantile(_ q: Double) -> Double { sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * q).rounded(.up)) - 1))] }
-            print(#"{"mode":"\#(mode.rawValue)","rows":\#(rows),"concurrency":\#(concurrency),"batchSize":\#(mode == .batch ? batchSize : 1),"seconds":\#(seconds),"rowsPerSecond":\#(Double(rows) / seconds),"p50Ms":\#(quantile(0.5)),"p99Ms":\#(quantile(0.99))}"#)
+            print(#"{"mode":"\#(mode.rawValue)","rows":\#(rows),"concurrency":\#(concurrency),"batchSize":\#(mode == .single ? 1 : batchSize),"seconds":\#(seconds),"rowsPerSecond":\#(Double(rows) / seconds),"p50Ms":\#(quantile(0.5)),"p99Ms":\#(quantile(0.99))}"#)
             try await resources.mongo.dropDatabase()
         }
+    }
+
+    /// Opens the pool's connections before the clock starts, ten more per round: each round needs as many
+    /// clients at once as it sends pings.
+    private func openConnections(_ pool: MongoConnectionPool, count: Int) async throws {
+        for width in stride(from: 10, through: count, by: 10) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<width { group.addTask { try await pool.ping() } }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// Stores the events in batches, as the api's grouped inserts do, then reserves them as the relay does and
+    /// processes each as a worker does; the latencies recorded are those of processing one event.
+    private func runPipelineOperations(_ events: [NewEvent], pool: MongoConnectionPool, latencies: LatencyLog) async throws {
+        let probe = InboxWriteProbe(pool: pool)
+        try await forEach(events.batches(of: batchSize), concurrency: 2) { _ = try await probe.insertMany($0) }
+        let repository = MongoEventRepository(pool: pool)
+        let process = ProcessEvent(
+            events: repository, shipments: MongoShipmentStore(pool: pool), routing: ImmediateRouting(), policy: ProcessingPolicy(),
+            breaker: CircuitBreaker(failureThreshold: Int.max, coolDown: .seconds(1)), rateLimit: TokenBucket(ratePerSecond: 0),
+            workerId: "store-ceiling", leaseDuration: .seconds(60))
+        var processed = 0
+        while processed < events.count {
+            let reserved = try await repository.reserveDue(now: Date(), limit: 500)
+            guard !reserved.isEmpty else { throw ValidationError("\(events.count - processed) events were never due") }
+            try await forEach(reserved, concurrency: concurrency) { key in
+                let begin = ContinuousClock.now
+                guard try await process(key) == .moved(to: .processed) else { throw ValidationError("\(key) was not processed") }
+                latencies.record(ContinuousClock.now - begin)
+            }
+            processed += reserved.count
+        }
+    }
+}
+
+/// A routing service that decides at once, so that only the store's operations take time.
+private struct ImmediateRouting: RoutingService {
+    func route(_ request: RoutingRequest) async -> Result<RoutingDecision, RoutingFailure> {
+        .success(RoutingDecision(hub: "AMS-1", routeCode: "R-1", eta: Date()))
+    }
+}
+
+/// Runs `body` for every item, at most `concurrency` at once.
+private func forEach<Item: Sendable>(_ items: [Item], concurrency: Int, _ body: @escaping @Sendable (Item) async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for (index, item) in items.enumerated() {
+            if index >= concurrency { try await group.next() }
+            group.addTask { try await body(item) }
+        }
+        try await group.waitForAll()
+    }
+}
+
+extension Array {
+    fileprivate func batches(of size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
 

@@ -31,14 +31,16 @@ struct MongoDatabase {
 }
 
 /// How much a write waits for before the server acknowledges it.
+///
+/// Only what a 202 promised must survive a crash of the store: the ingest insert. Every later write (claims,
+/// relay reservations, lease sweeps, shipment updates, outcomes, dead letters) moves an event that is already
+/// stored, and a crash that takes it back leaves the event in an earlier state the pipeline recovers from:
+/// the step is redone, and the routing call carries the event's idempotency key. The journal is sequential,
+/// so a crash takes back only the latest writes, never one write and not a later one.
 enum WriteAcknowledgement {
-    /// The connection's write concern, journaled by default: for what a crash must not take back (the
-    /// ingest insert, outcomes, dead letters).
+    /// The connection's write concern, which waits for the journal by default.
     case durable
-    /// The same write concern without waiting for the journal: for bookkeeping a crash may take back,
-    /// because the event stays in the inbox and the step is redone (claims, relay reservations, lease
-    /// sweeps, a shipment update whose event's outcome is not yet written). The journal is sequential, so
-    /// the next durable write on the server makes every redoable write before it durable as well.
+    /// The connection's write concern without waiting for the journal.
     case redoable
 }
 

@@ -68,7 +68,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         filter.append("lease.token", .string(event.lease.token))
         return try await pool.withDatabase("record outcome") { [update, filter] database in
             let events = database.collection(Collections.events)
-            guard try events.updateOne(filter: filter, update: update) == 1 else { return false }
+            guard try events.updateOne(filter: filter, update: update, acknowledgement: .redoable) == 1 else { return false }
             if transition.status == .dead, let stored = try events.findOne(["_id": .objectId(fence.id)]) {
                 try Self.writeDeadLetter(for: stored, in: database)
             }
@@ -140,12 +140,17 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             let events = database.collection(Collections.events)
             let candidates = try events.find(filter, options: ["sort": .document(sort), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1)])])
             guard !candidates.isEmpty else { return [] }
-            // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
-            let won = BSONDocument([("_id", .document(["$in": .array(candidates.compactMap { $0["_id"] })]))] + filter.fields.map { ($0.key, $0.value) })
-            try events.updateMany(filter: won, update: [
-                "$set": .document(["status": .string(EventStatus.queued.rawValue), "queuedAt": .date(now), "relayToken": .string(token), "updatedAt": .date(now)]),
-                "$inc": .document(["version": .int32(1)]),
-            ], acknowledgement: .redoable)
+            let ids = candidates.compactMap { $0["_id"] }
+            // SecantusDB checks `$in` by walking the list for every document, so a reservation's cost grows with
+            // the square of the ids per update: 100 keeps it small without adding many round trips.
+            for start in stride(from: 0, to: ids.count, by: 100) {
+                // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
+                let won = BSONDocument([("_id", .document(["$in": .array(Array(ids[start..<min(start + 100, ids.count)]))]))] + filter.fields.map { ($0.key, $0.value) })
+                try events.updateMany(filter: won, update: [
+                    "$set": .document(["status": .string(EventStatus.queued.rawValue), "queuedAt": .date(now), "relayToken": .string(token), "updatedAt": .date(now)]),
+                    "$inc": .document(["version": .int32(1)]),
+                ], acknowledgement: .redoable)
+            }
             return try events.find(["relayToken": .string(token)], options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
                 .compactMap { document in
                     guard let source = document["source"]?.stringValue, let eventId = document["eventId"]?.stringValue else { return nil }
@@ -174,7 +179,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             "deadAt": event["deadAt"] ?? .date(Date()),
         ]
         try database.collection(Collections.deadLetters).updateOne(
-            filter: ["source": source, "eventId": eventId], update: ["$set": .document(deadLetter)], upsert: true)
+            filter: ["source": source, "eventId": eventId], update: ["$set": .document(deadLetter)], upsert: true, acknowledgement: .redoable)
         if let id = event["_id"] {
             try database.collection(Collections.events).updateOne(filter: ["_id": id], update: ["$unset": .document(["deadLetterPending": .string("")])], acknowledgement: .redoable)
         }

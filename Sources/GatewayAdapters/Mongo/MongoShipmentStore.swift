@@ -31,8 +31,8 @@ public struct MongoShipmentStore: ShipmentStore {
             for _ in 0..<5 {
                 guard let current = try shipments.findOne(["shipmentId": .string(shipmentId)]), let fence = Fence(current) else { return false }
                 guard Self.shipment(from: current).accepts(eventOccurredAt: occurredAt) else { return false }
-                // Redoable: the event's outcome, written durably next, makes it durable; if that write never
-                // happens, the event is processed again and repeats this update.
+                // Redoable: should a store crash take it back, it takes the event's later outcome with it, and
+                // the event is processed again and repeats this update.
                 let update: BSONDocument = ["$set": .document(set), "$inc": .document(["version": .int32(1)])]
                 if try shipments.updateOne(filter: fence.filter, update: update, acknowledgement: .redoable) == 1 {
                     return true
