@@ -24,5 +24,6 @@ clean:
 proof-of-load: bootstrap
 	scripts/proof-of-load.sh
 
-bench: bootstrap
+bench:
+	scripts/bootstrap.sh --bench
 	scripts/bench.sh

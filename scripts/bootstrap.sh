@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the gateway, its tests and `make run` need on a fresh Debian machine.
-# Idempotent: installs only what is missing.
+# Installs what the gateway, its tests and `make run` need on a fresh Debian machine; with --bench, also
+# what `make bench` needs. Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,11 @@ pkg-config --exists hiredis 2>/dev/null || packages+=(libhiredis-dev)
 pkg-config --exists openssl 2>/dev/null || packages+=(libssl-dev)
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v python3 >/dev/null || packages+=(python3 python3-venv)
+command -v curl >/dev/null || packages+=(curl)
+if [ "${1:-}" = --bench ]; then
+  command -v wrk >/dev/null || packages+=(wrk)
+  command -v taskset >/dev/null || packages+=(util-linux)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
   echo "bootstrap: installing ${packages[*]}"
   as_root apt-get update -qq
