@@ -86,6 +86,25 @@ struct IngestHTTPTests {
         }
     }
 
+    /// Forged deliveries are answered before Hummingbird sees them, but never ahead of an earlier request's reply.
+    @Test func aRejectionPipelinedBehindAnAcceptedDeliveryIsAnsweredSecond() async throws {
+        try await TestServices.withMigratedDatabase("pipelined") { resources in
+            let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
+            let body = Fixtures.body()
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let statuses = try PipelinedConnection.statuses(port: port, requests: [
+                    PipelinedConnection.delivery(id: "evt-first", body: body),
+                    PipelinedConnection.delivery(id: "evt-forged", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                    PipelinedConnection.delivery(id: "evt-forged-again", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                    PipelinedConnection.delivery(id: "evt-last", body: body),
+                ])
+                #expect(statuses == [202, 401, 401, 202])
+            }
+            #expect(try await MongoInboxStore(pool: resources.mongo).count() == 2)
+        }
+    }
+
     @Test func fiftyConcurrentDeliveriesOfOneEventStoreExactlyOne() async throws {
         try await TestServices.withMigratedDatabase("concurrent") { resources in
             let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)

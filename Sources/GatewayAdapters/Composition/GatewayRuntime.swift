@@ -89,9 +89,14 @@ public enum GatewayRuntime {
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: .init(bytes: text)))
             }
         }
+        let serverName = "courier-event-gateway"
+        let maxBodyBytes = configuration.maxBodyBytes
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "courier-event-gateway"),
+            server: .http1(configuration: .init(additionalChannelHandlers: [
+                IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
+            ])),
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: serverName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger)
     }

@@ -15,7 +15,7 @@ public struct HealthRoutes: Sendable {
     /// Adds the routes to `router`.
     public func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("healthz") { _, _ in
-            JSONResponse.make(.ok, [("status", "ok")])
+            JSONReply(.ok, [("status", "ok")]).response
         }
         router.get("readyz") { _, _ in
             await readiness()
@@ -42,6 +42,6 @@ public struct HealthRoutes: Sendable {
         let ready = results.allSatisfy { $0.1 == "ok" }
         var fields: [(String, String)] = [("status", ready ? "ready" : "unavailable")]
         fields += results
-        return JSONResponse.make(ready ? .ok : .serviceUnavailable, fields)
+        return JSONReply(ready ? .ok : .serviceUnavailable, fields).response
     }
 }

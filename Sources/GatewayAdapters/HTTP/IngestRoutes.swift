@@ -52,21 +52,14 @@ public struct IngestRoutes: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             return answer(tooLarge())
         }
-        let delivery = WebhookDelivery(
-            source: source,
-            headers: SignedHeaders(
-                id: request.headers.standardWebhooks(.id), timestamp: request.headers.standardWebhooks(.timestamp),
-                signature: request.headers.standardWebhooks(.signature)),
-            body: Array(body.readableBytesView))
-
         let event: NewEvent
         do {
-            event = try ingest.accept(delivery)
+            event = try ingest.accept(WebhookDelivery(source: source, fields: request.headers, body: body))
         } catch {
-            return answer(Self.response(for: error))
+            return answer(Self.reply(for: error).response)
         }
         guard inFlight.enter(limit: limits.maxInFlight) else {
-            return answer(JSONResponse.error(.serviceUnavailable, code: "overloaded", message: "the gateway is at capacity; retry shortly", retryAfterSeconds: 1))
+            return answer(JSONReply.error(.serviceUnavailable, code: "overloaded", message: "the gateway is at capacity; retry shortly", retryAfterSeconds: 1).response)
         }
         defer { inFlight.leave() }
         let ingest = self.ingest
@@ -74,19 +67,19 @@ public struct IngestRoutes: Sendable {
         do {
             receipt = try await withDeadline(limits.storeTimeout) { try await ingest.store(event) }
         } catch let error as IngestError {
-            return answer(Self.response(for: error))
+            return answer(Self.reply(for: error).response)
         }
         guard let receipt else {
-            return answer(JSONResponse.error(.serviceUnavailable, code: "store_timeout", message: "the event store did not confirm the write in time; retry", retryAfterSeconds: 2))
+            return answer(JSONReply.error(.serviceUnavailable, code: "store_timeout", message: "the event store did not confirm the write in time; retry", retryAfterSeconds: 2).response)
         }
         switch receipt.outcome {
-        case .stored: return answer(JSONResponse.make(.accepted, [("id", receipt.key.eventId), ("status", "accepted")]))
-        case .duplicate: return answer(JSONResponse.make(.ok, [("id", receipt.key.eventId), ("status", "duplicate")]))
+        case .stored: return answer(JSONReply(.accepted, [("id", receipt.key.eventId), ("status", "accepted")]).response)
+        case .duplicate: return answer(JSONReply(.ok, [("id", receipt.key.eventId), ("status", "duplicate")]).response)
         }
     }
 
     private func tooLarge() -> Response {
-        JSONResponse.error(.contentTooLarge, code: "payload_too_large", message: "the body exceeds \(limits.maxBodyBytes) bytes")
+        JSONReply.error(.contentTooLarge, code: "payload_too_large", message: "the body exceeds \(limits.maxBodyBytes) bytes").response
     }
 
     private func answer(_ response: Response) -> Response {
@@ -94,13 +87,13 @@ public struct IngestRoutes: Sendable {
         return response
     }
 
-    static func response(for error: IngestError) -> Response {
+    static func reply(for error: IngestError) -> JSONReply {
         switch error {
-        case .unknownSource: JSONResponse.error(.notFound, code: "unknown_source", message: error.description)
-        case .malformedRequest: JSONResponse.error(.badRequest, code: "invalid_request", message: error.description)
-        case .unauthenticated: JSONResponse.error(.unauthorized, code: "invalid_signature", message: error.description)
-        case .invalidPayload: JSONResponse.error(.badRequest, code: "invalid_payload", message: error.description)
-        case .storeUnavailable: JSONResponse.error(.serviceUnavailable, code: "store_unavailable", message: error.description, retryAfterSeconds: 2)
+        case .unknownSource: JSONReply.error(.notFound, code: "unknown_source", message: error.description)
+        case .malformedRequest: JSONReply.error(.badRequest, code: "invalid_request", message: error.description)
+        case .unauthenticated: JSONReply.error(.unauthorized, code: "invalid_signature", message: error.description)
+        case .invalidPayload: JSONReply.error(.badRequest, code: "invalid_payload", message: error.description)
+        case .storeUnavailable: JSONReply.error(.serviceUnavailable, code: "store_unavailable", message: error.description, retryAfterSeconds: 2)
         }
     }
 }
@@ -134,6 +127,17 @@ private final class InFlightCounter: Sendable {
 
     func leave() {
         count.subtract(1, ordering: .relaxed)
+    }
+}
+
+extension WebhookDelivery {
+    /// The delivery of a request to `/webhooks/{source}`.
+    init(source: String, fields: HTTPFields, body: ByteBuffer) {
+        self.init(
+            source: source,
+            headers: SignedHeaders(
+                id: fields.standardWebhooks(.id), timestamp: fields.standardWebhooks(.timestamp), signature: fields.standardWebhooks(.signature)),
+            body: Array(body.readableBytesView))
     }
 }
 

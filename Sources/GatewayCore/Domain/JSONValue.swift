@@ -283,6 +283,12 @@ extension JSONValue {
             output += "]"
         case .string(let string):
             output += "\""
+            // Most strings need no escaping; appending them whole is far cheaper than scalar by scalar.
+            guard string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                output += string
+                output += "\""
+                return
+            }
             for scalar in string.unicodeScalars {
                 switch scalar {
                 case "\"": output += "\\\""
