@@ -41,11 +41,26 @@ public struct RelayDueEvents: Sendable {
         self.clock = clock
     }
 
-    /// Runs one full pass.
+    /// Runs one pass.
+    /// - Parameter recover: whether the pass also sweeps expired leases, reconciles dead letters and republishes
+    ///   what the stream lost; without it, it only publishes due events.
     /// - Throws: ``StoreError`` or the stream's error; what was reserved but not published is released for recovery.
-    public func runOnce(maximumBatches: Int = 20) async throws -> RelayReport {
+    public func runOnce(maximumBatches: Int = 20, recover: Bool = true) async throws -> RelayReport {
         var report = RelayReport()
         let now = clock.now()
+        if recover {
+            try await runRecovery(now: now, maximumBatches: maximumBatches, into: &report)
+        }
+        for _ in 0..<maximumBatches {
+            let due = try await outbox.reserveDue(now: clock.now(), limit: batchSize)
+            try await publish(due)
+            report.published += due.count
+            if due.count < batchSize { break }
+        }
+        return report
+    }
+
+    private func runRecovery(now: Date, maximumBatches: Int, into report: inout RelayReport) async throws {
         report.sweptLeases = try await outbox.sweepExpiredLeases(now: now, limit: batchSize)
         report.reconciledDeadLetters = try await outbox.reconcileDeadLetters(limit: batchSize)
 
@@ -57,13 +72,6 @@ public struct RelayDueEvents: Sendable {
             report.recovered += stale.count
             if stale.count < batchSize { break }
         }
-        for _ in 0..<maximumBatches {
-            let due = try await outbox.reserveDue(now: clock.now(), limit: batchSize)
-            try await publish(due)
-            report.published += due.count
-            if due.count < batchSize { break }
-        }
-        return report
     }
 
     private func publish(_ keys: [EventKey]) async throws {
