@@ -9,8 +9,8 @@ import NIOHTTPTypes
 /// unchanged to ``IngestRoutes``, which verifies it again and stores it.
 ///
 /// Replies keep HTTP/1.1's order: a delivery is only answered here when no earlier request on the
-/// connection still waits for its response. Requests asking to close the connection, and bodies over the
-/// size limit, are left to Hummingbird, which owns those rules.
+/// connection still waits for its response. Requests asking to close the connection or expecting a
+/// `100 Continue`, and bodies over the size limit, are left to Hummingbird, which owns those rules.
 final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -64,10 +64,10 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
                 answer(IngestRoutes.reply(for: error), context: context)
                 return
             }
-            forward(.head(head), context: context)
+            responsesOwed += 1
+            context.fireChannelRead(wrapInboundOut(.head(head)))
             context.fireChannelRead(wrapInboundOut(.body(body)))
             context.fireChannelRead(wrapInboundOut(.end(trailers)))
-            state = .idle
         case (.end, _):
             state = .idle
             context.fireChannelRead(data)
@@ -120,6 +120,8 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private static func mayAnswer(_ head: HTTPRequest, maxBodyBytes: Int) -> Bool {
         if let connection = head.headerFields[.connection], connection.lowercased().contains("close") { return false }
+        // A client that sent `Expect: 100-continue` waits before sending the body this handler would wait for.
+        if head.headerFields[.expect] != nil { return false }
         if let length = head.headerFields[.contentLength].flatMap(Int.init), length > maxBodyBytes { return false }
         return true
     }

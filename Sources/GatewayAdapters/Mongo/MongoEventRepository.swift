@@ -141,8 +141,8 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             let candidates = try events.find(filter, options: ["sort": .document(sort), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1)])])
             guard !candidates.isEmpty else { return [] }
             let ids = candidates.compactMap { $0["_id"] }
-            // SecantusDB checks `$in` by walking the list for every document, so a reservation's cost grows with
-            // the square of the ids per update: 100 keeps it small without adding many round trips.
+            // SecantusDB checks `$in` by walking the list for each document it updates (a tenth of its time went
+            // there with 500 ids per update), so reservations update at most 100 at a time.
             for start in stride(from: 0, to: ids.count, by: 100) {
                 // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
                 let won = BSONDocument([("_id", .document(["$in": .array(Array(ids[start..<min(start + 100, ids.count)]))]))] + filter.fields.map { ($0.key, $0.value) })
