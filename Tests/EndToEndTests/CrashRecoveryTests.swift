@@ -51,6 +51,40 @@ extension PipelineTests {
         }
     }
 
+    /// The pipeline's writes after the insert do not wait for the journal: a store killed mid-run takes the
+    /// latest of them back, and every event must still end processed, with one effect each.
+    @Test func theStoreKilledMidRunTakesBackOnlyWorkThatIsRedone() async throws {
+        let store = try await SecantusServer()
+        var restarted: SecantusServer?
+        do {
+            try await withHarness(simulator: ["--latency-ms", "300"], configure: { configuration in
+                configuration.mongoURL = store.url()
+                configuration.lease = .seconds(8)
+                configuration.streamClaimIdle = .seconds(8)
+                configuration.relayRecoveryWindow = .seconds(10)
+            }) { harness in
+                let keys = try await harness.ingest(count: 200)
+                let allTerminal = try await harness.withRunningPipeline {
+                    let started = try await Eventually.holds(within: .seconds(60)) { try await harness.inbox.count(status: .processed) >= 20 }
+                    #expect(started)
+                    await store.crash()
+                    restarted = try await store.restarted()
+                    return try await harness.waitUntilAllTerminal(within: .seconds(120))
+                }
+                #expect(allTerminal)
+                #expect(try await harness.inbox.count(status: .processed) == 200)
+                let stats = try await harness.simulatorStats()
+                for key in keys {
+                    #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect")
+                }
+            }
+        } catch {
+            await (restarted ?? store).destroy()
+            throw error
+        }
+        await (restarted ?? store).destroy()
+    }
+
     @Test func redisFlushedMidRunIsRecoveredFromTheInbox() async throws {
         let redis = try await RedisServer()
         do {
