@@ -30,6 +30,10 @@ struct StoreCeiling: AsyncParsableCommand {
     @Option(help: "MongoDB URL; its database is replaced by a fresh one.") var mongoURL = ProcessInfo.processInfo.environment["GATEWAY_MONGO_URL"] ?? "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
     @Option(help: "Folder of migration files.") var migrationsDir = ProcessInfo.processInfo.environment["GATEWAY_MIGRATIONS_DIR"] ?? "migrations"
 
+    func validate() throws {
+        guard rows >= 1, concurrency >= 1, batchSize >= 1 else { throw ValidationError("--rows, --concurrency and --batch-size must be at least 1") }
+    }
+
     func run() async throws {
         var configuration = GatewayConfiguration()
         configuration.mongoURL = mongoURL
@@ -45,6 +49,7 @@ struct StoreCeiling: AsyncParsableCommand {
         }
         try await GatewayResources.using(configuration, databaseName: database) { resources in
             try await resources.migrations(configuration).applyPending()
+            if mode == .pipeline { _ = try await MongoShipmentStore(pool: resources.mongo).seed(count: shipments) }
             try await openConnections(resources.mongo, count: configuration.mongoPoolSize)
             let latencies = LatencyLog()
             let started = ContinuousClock.now
@@ -58,7 +63,6 @@ struct StoreCeiling: AsyncParsableCommand {
                     latencies.record(ContinuousClock.now - begin)
                 }
             case .pipeline:
-                _ = try await MongoShipmentStore(pool: resources.mongo).seed(count: shipments)
                 try await runPipelineOperations(events, pool: resources.mongo, latencies: latencies)
             }
             let seconds = (ContinuousClock.now - started).seconds
