@@ -57,7 +57,7 @@ struct StoreCeiling: AsyncParsableCommand {
             case .single, .batch:
                 let probe = InboxWriteProbe(pool: resources.mongo)
                 let batches = mode == .single ? events.map { [$0] } : events.batches(of: batchSize)
-                try await forEach(batches, concurrency: concurrency) { batch in
+                try await forEachConcurrently(batches, concurrency: concurrency) { batch in
                     let begin = ContinuousClock.now
                     if mode == .single { try await probe.insertOne(batch[0]) } else { _ = try await probe.insertMany(batch) }
                     latencies.record(ContinuousClock.now - begin)
@@ -88,7 +88,7 @@ struct StoreCeiling: AsyncParsableCommand {
     /// processes each as a worker does; the latencies recorded are those of processing one event.
     private func runPipelineOperations(_ events: [NewEvent], pool: MongoConnectionPool, latencies: LatencyLog) async throws {
         let probe = InboxWriteProbe(pool: pool)
-        try await forEach(events.batches(of: batchSize), concurrency: 2) { _ = try await probe.insertMany($0) }
+        try await forEachConcurrently(events.batches(of: batchSize), concurrency: 2) { _ = try await probe.insertMany($0) }
         let repository = MongoEventRepository(pool: pool)
         let process = ProcessEvent(
             events: repository, shipments: MongoShipmentStore(pool: pool), routing: ImmediateRouting(), policy: ProcessingPolicy(),
@@ -98,7 +98,7 @@ struct StoreCeiling: AsyncParsableCommand {
         while processed < events.count {
             let reserved = try await repository.reserveDue(now: Date(), limit: 500)
             guard !reserved.isEmpty else { throw ValidationError("\(events.count - processed) events were never due") }
-            try await forEach(reserved, concurrency: concurrency) { key in
+            try await forEachConcurrently(reserved, concurrency: concurrency) { key in
                 let begin = ContinuousClock.now
                 guard try await process(key) == .moved(to: .processed) else { throw ValidationError("\(key) was not processed") }
                 latencies.record(ContinuousClock.now - begin)
@@ -116,7 +116,7 @@ private struct ImmediateRouting: RoutingService {
 }
 
 /// Runs `body` for every item, at most `concurrency` at once.
-private func forEach<Item: Sendable>(_ items: [Item], concurrency: Int, _ body: @escaping @Sendable (Item) async throws -> Void) async throws {
+private func forEachConcurrently<Item: Sendable>(_ items: [Item], concurrency: Int, _ body: @escaping @Sendable (Item) async throws -> Void) async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
         for (index, item) in items.enumerated() {
             if index >= concurrency { try await group.next() }

@@ -23,10 +23,7 @@ extension PipelineTests {
             }
             #expect(allTerminal)
             #expect(try await harness.inbox.count(status: .processed) == 100)
-            let stats = try await harness.simulatorStats()
-            for key in keys {
-                #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect")
-            }
+            try await harness.expectOneEffectEach(keys)
         }
     }
 
@@ -38,7 +35,7 @@ extension PipelineTests {
             try await harness.ingest(key: key, body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000001"}"#)
             let events = MongoEventRepository(pool: harness.resources.mongo)
             let now = Date()
-            let beforeClaim = try #require(try await harness.resources.mongo.eventDocument(key))
+            let beforeClaim = try #require(try await harness.inbox.document(key))
             let first = try #require(try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: now))
             try await harness.resources.mongo.replaceEventDocument(with: beforeClaim)
             let second = try #require(try await events.claim(key, worker: "worker-b", leaseDuration: .seconds(30), now: now))
@@ -63,19 +60,9 @@ extension PipelineTests {
                 configuration.streamClaimIdle = .seconds(8)
                 configuration.relayRecoveryWindow = .seconds(10)
             }) { harness in
-                let keys = try await harness.ingest(count: 200)
-                let allTerminal = try await harness.withRunningPipeline {
-                    let started = try await Eventually.holds(within: .seconds(60)) { try await harness.inbox.count(status: .processed) >= 20 }
-                    #expect(started)
+                try await harness.expectEveryEventProcessedOnce(within: .seconds(120)) {
                     await store.crash()
                     restarted = try await store.restarted()
-                    return try await harness.waitUntilAllTerminal(within: .seconds(120))
-                }
-                #expect(allTerminal)
-                #expect(try await harness.inbox.count(status: .processed) == 200)
-                let stats = try await harness.simulatorStats()
-                for key in keys {
-                    #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect")
                 }
             }
         } catch {
@@ -91,18 +78,8 @@ extension PipelineTests {
             try await withHarness(simulator: ["--latency-ms", "300"], configure: { configuration in
                 configuration.redisURL = redis.url
             }) { harness in
-                let keys = try await harness.ingest(count: 200)
-                let allTerminal = try await harness.withRunningPipeline {
-                    let started = try await Eventually.holds(within: .seconds(60)) { try await harness.inbox.count(status: .processed) >= 20 }
-                    #expect(started)
+                try await harness.expectEveryEventProcessedOnce(within: .seconds(90)) {
                     try await harness.resources.redis.call(["FLUSHALL"])
-                    return try await harness.waitUntilAllTerminal(within: .seconds(90))
-                }
-                #expect(allTerminal)
-                #expect(try await harness.inbox.count(status: .processed) == 200)
-                let stats = try await harness.simulatorStats()
-                for key in keys {
-                    #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect")
                 }
             }
         } catch {

@@ -2,6 +2,7 @@ import Foundation
 @testable import GatewayAdapters
 import GatewayCore
 import GatewayTestSupport
+import Testing
 
 extension PipelineHarness {
     /// Stores one event with the given body.
@@ -19,12 +20,6 @@ extension PipelineHarness {
 }
 
 extension MongoConnectionPool {
-    func eventDocument(_ key: EventKey) async throws -> BSONDocument? {
-        try await withDatabase("find events") { database in
-            try database.collection(Collections.events).findOne(["source": .string(key.source), "eventId": .string(key.eventId)])
-        }
-    }
-
     /// Puts a stored event document back as it was, as a store crash does to writes it had not journaled.
     func replaceEventDocument(with document: BSONDocument) async throws {
         _ = try await withDatabase("restore events") { database in
@@ -50,5 +45,32 @@ extension PipelineHarness {
         try await withRunningPipeline(relay: relay) {
             try await waitUntilAllTerminal(within: limit)
         }
+    }
+}
+
+extension PipelineHarness {
+    /// Expects routing-sim to have counted exactly one routing effect for each key.
+    func expectOneEffectEach(_ keys: [EventKey], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let stats = try await simulatorStats()
+        for key in keys {
+            #expect(stats.perKey[key.description]?.effects == 1, "\(key) has no single effect", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Stores 200 events, runs the relay and a worker in process, applies `disruption` once 20 are processed,
+    /// and expects every event to end processed with one routing effect.
+    func expectEveryEventProcessedOnce(
+        within limit: Duration, sourceLocation: SourceLocation = #_sourceLocation, despite disruption: () async throws -> Void
+    ) async throws {
+        let keys = try await ingest(count: 200)
+        let allTerminal = try await withRunningPipeline {
+            let started = try await Eventually.holds(within: .seconds(60)) { try await inbox.count(status: .processed) >= 20 }
+            #expect(started, "20 events were not processed before the disruption", sourceLocation: sourceLocation)
+            try await disruption()
+            return try await waitUntilAllTerminal(within: limit)
+        }
+        #expect(allTerminal, sourceLocation: sourceLocation)
+        #expect(try await inbox.count(status: .processed) == 200, sourceLocation: sourceLocation)
+        try await expectOneEffectEach(keys, sourceLocation: sourceLocation)
     }
 }

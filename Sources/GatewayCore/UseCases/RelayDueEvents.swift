@@ -47,9 +47,8 @@ public struct RelayDueEvents: Sendable {
     /// - Throws: ``StoreError`` or the stream's error; what was reserved but not published is released for recovery.
     public func runOnce(maximumBatches: Int = 20, recover: Bool = true) async throws -> RelayReport {
         var report = RelayReport()
-        let now = clock.now()
         if recover {
-            try await runRecovery(now: now, maximumBatches: maximumBatches, into: &report)
+            try await runRecovery(maximumBatches: maximumBatches, into: &report)
         }
         for _ in 0..<maximumBatches {
             let due = try await outbox.reserveDue(now: clock.now(), limit: batchSize)
@@ -60,7 +59,8 @@ public struct RelayDueEvents: Sendable {
         return report
     }
 
-    private func runRecovery(now: Date, maximumBatches: Int, into report: inout RelayReport) async throws {
+    private func runRecovery(maximumBatches: Int, into report: inout RelayReport) async throws {
+        let now = clock.now()
         report.sweptLeases = try await outbox.sweepExpiredLeases(now: now, limit: batchSize)
         report.reconciledDeadLetters = try await outbox.reconcileDeadLetters(limit: batchSize)
 
