@@ -94,7 +94,7 @@ public enum GatewayRuntime {
         return Application(
             router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: [
-                IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
+                IngestRejectionHandler.installer(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
             ])),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: serverName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },

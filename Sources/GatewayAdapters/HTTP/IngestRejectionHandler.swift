@@ -1,30 +1,44 @@
 import GatewayCore
 import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// Answers webhook deliveries that fail verification on the event loop, before Hummingbird makes them an
-/// async request: a flood of forged or stale deliveries then costs the HTTP codec and the HMAC, not a task,
-/// a router and an async writer each. Every other request, and every delivery that verifies, passes through
-/// unchanged to ``IngestRoutes``, which verifies it again and stores it.
+/// async request: a flood of forged or stale deliveries then costs the HTTP/1 parser and the HMAC, not a
+/// conversion to HTTPTypes, a task, a router and an async writer each. Every other request, and every
+/// delivery that verifies, passes through unchanged to ``IngestRoutes``, which verifies it again and stores it.
+///
+/// It reads SwiftNIO's HTTP/1 parts, in front of the codec that turns them into HTTPTypes (see
+/// ``installer(ingest:maxBodyBytes:serverName:)``), and writes its answers as HTTP/1 parts too.
 ///
 /// Replies keep HTTP/1.1's order: a delivery is only answered here when no earlier request on the
-/// connection still waits for its response. Requests asking to close the connection or expecting a
+/// connection still waits for its response. Requests that do not keep the connection alive or expect a
 /// `100 Continue`, and bodies over the size limit, are left to Hummingbird, which owns those rules.
 final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         /// Between requests.
         case idle
         /// Collecting a delivery's body before deciding.
-        case holding(head: HTTPRequest, source: String, body: ByteBuffer)
+        case holding(head: HTTPRequestHead, source: String, body: ByteBuffer)
         /// Passing the current request on.
         case forwarding
     }
+
+    /// A rejection ready to write: floods repeat the same few, so each is built once per connection.
+    private struct EncodedReply {
+        var status: HTTPResponse.Status
+        var head: HTTPResponseHead
+        var body: ByteBuffer
+    }
+
+    /// At most this many distinct rejections are kept per connection; reasons are a handful of fixed texts.
+    private static let cachedRepliesLimit = 16
 
     private let ingest: IngestEvent
     private let maxBodyBytes: Int
@@ -32,11 +46,19 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var state = State.idle
     /// Requests passed on whose response has not been written yet.
     private var responsesOwed = 0
+    private var cachedReplies: [IngestError: EncodedReply] = [:]
 
     init(ingest: IngestEvent, maxBodyBytes: Int, serverName: String) {
         self.ingest = ingest
         self.maxBodyBytes = maxBodyBytes
         self.serverName = serverName
+    }
+
+    /// The handler to give Hummingbird as an additional channel handler. Hummingbird adds those after its
+    /// HTTP/1-to-HTTPTypes codec; this one puts an ``IngestRejectionHandler`` in front of that codec and
+    /// leaves, so that a rejected delivery is never converted either way.
+    static func installer(ingest: IngestEvent, maxBodyBytes: Int, serverName: String) -> any RemovableChannelHandler {
+        InstallBeforeHTTPTypesCodec { IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -59,9 +81,9 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         case (.end(let trailers), .holding(let head, let source, let body)):
             state = .idle
             do {
-                _ = try ingest.accept(WebhookDelivery(source: source, fields: head.headerFields, body: body))
+                _ = try ingest.accept(WebhookDelivery(source: source, body: body) { head.headers.standardWebhooks($0) })
             } catch {
-                answer(IngestRoutes.reply(for: error), context: context)
+                answer(error, context: context)
                 return
             }
             responsesOwed += 1
@@ -81,31 +103,38 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.write(data, promise: promise)
     }
 
-    private func forward(_ head: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func forward(_ head: HTTPServerRequestPart, context: ChannelHandlerContext) {
         state = .forwarding
         responsesOwed += 1
         context.fireChannelRead(wrapInboundOut(head))
     }
 
-    private func answer(_ reply: JSONReply, context: ChannelHandlerContext) {
+    private func answer(_ error: IngestError, context: ChannelHandlerContext) {
+        let reply = cachedReplies[error] ?? encode(IngestRoutes.reply(for: error))
+        if cachedReplies.count < Self.cachedRepliesLimit { cachedReplies[error] = reply }
         IngestMetrics.count(reply.status)
-        var headers = reply.headers
-        headers[.contentLength] = String(reply.body.readableBytes)
-        headers[.server] = serverName
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: reply.status, headerFields: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(reply.body)), promise: nil)
+        context.write(wrapOutboundOut(.head(reply.head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
+    private func encode(_ reply: JSONReply) -> EncodedReply {
+        var headers = HTTPHeaders(reply.headers.map { ($0.name.canonicalName, $0.value) })
+        headers.add(name: "content-length", value: String(reply.body.readableBytes))
+        headers.add(name: "server", value: serverName)
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: reply.status.code), headers: headers)
+        return EncodedReply(status: reply.status, head: head, body: reply.body)
+    }
+
     /// The source of a `POST /webhooks/{source}` whose source is a plain path segment, as the router reads it.
-    private static func webhookSource(_ head: HTTPRequest) -> String? {
-        guard head.method == .post, let path = head.path else { return nil }
-        let target = path.utf8.split(separator: UInt8(ascii: "?"), maxSplits: 1, omittingEmptySubsequences: false)[0]
+    private static func webhookSource(_ head: HTTPRequestHead) -> String? {
+        guard head.method == .POST else { return nil }
+        let target = head.uri.utf8.split(separator: UInt8(ascii: "?"), maxSplits: 1, omittingEmptySubsequences: false)[0]
         let prefix = "/webhooks/".utf8
         guard target.starts(with: prefix) else { return nil }
         let segment = target.dropFirst(prefix.count)
         guard !segment.isEmpty, segment.allSatisfy(isPlainSegmentByte) else { return nil }
-        return String(segment)
+        return String(Substring(segment))
     }
 
     private static func isPlainSegmentByte(_ byte: UInt8) -> Bool {
@@ -118,11 +147,44 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    private static func mayAnswer(_ head: HTTPRequest, maxBodyBytes: Int) -> Bool {
-        if let connection = head.headerFields[.connection], connection.lowercased().contains("close") { return false }
+    private static func mayAnswer(_ head: HTTPRequestHead, maxBodyBytes: Int) -> Bool {
+        // HTTP/1.0 without keep-alive and `Connection: close` both end the connection after the reply.
+        guard head.isKeepAlive else { return false }
         // A client that sent `Expect: 100-continue` waits before sending the body this handler would wait for.
-        if head.headerFields[.expect] != nil { return false }
-        if let length = head.headerFields[.contentLength].flatMap(Int.init), length > maxBodyBytes { return false }
+        if head.headers.contains(name: "expect") { return false }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes { return false }
         return true
+    }
+}
+
+/// Puts the handler it makes in front of Hummingbird's HTTP/1-to-HTTPTypes codec when it is added, then
+/// removes itself: Hummingbird offers no other place before that codec.
+private final class InstallBeforeHTTPTypesCodec: ChannelInboundHandler, RemovableChannelHandler {
+    /// It leaves the pipeline before any request arrives.
+    typealias InboundIn = Never
+
+    private let makeHandler: () -> any ChannelHandler
+
+    init(_ makeHandler: @escaping () -> any ChannelHandler) {
+        self.makeHandler = makeHandler
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        do {
+            let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
+            try pipeline.addHandler(makeHandler(), position: .before(codec))
+        } catch {
+            // A connection served without the handler would be correct but unprotected; refuse it loudly.
+            context.fireErrorCaught(error)
+        }
+        pipeline.removeHandler(context: context, promise: nil)
+    }
+}
+
+extension HTTPHeaders {
+    /// The value of a Standard Webhooks header, under its own name or its `svix-` alias.
+    func standardWebhooks(_ header: StandardWebhooksHeader) -> String? {
+        first(name: header.names.standard.rawName) ?? first(name: header.names.alias.rawName)
     }
 }

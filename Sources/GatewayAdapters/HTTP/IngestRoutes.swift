@@ -54,7 +54,7 @@ public struct IngestRoutes: Sendable {
         }
         let event: NewEvent
         do {
-            event = try ingest.accept(WebhookDelivery(source: source, fields: request.headers, body: body))
+            event = try ingest.accept(WebhookDelivery(source: source, body: body) { request.headers.standardWebhooks($0) })
         } catch {
             return answer(Self.reply(for: error).response)
         }
@@ -131,12 +131,10 @@ private final class InFlightCounter: Sendable {
 }
 
 extension WebhookDelivery {
-    /// The delivery of a request to `/webhooks/{source}`.
-    init(source: String, fields: HTTPFields, body: ByteBuffer) {
+    /// The delivery of a request to `/webhooks/{source}`, whose Standard Webhooks headers `header` reads.
+    init(source: String, body: ByteBuffer, header: (StandardWebhooksHeader) -> String?) {
         self.init(
-            source: source,
-            headers: SignedHeaders(
-                id: fields.standardWebhooks(.id), timestamp: fields.standardWebhooks(.timestamp), signature: fields.standardWebhooks(.signature)),
+            source: source, headers: SignedHeaders(id: header(.id), timestamp: header(.timestamp), signature: header(.signature)),
             body: Array(body.readableBytesView))
     }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+import Crypto
 
 /// The Standard Webhooks headers of one delivery, as received (any may be missing).
 public struct SignedHeaders: Sendable, Equatable {
@@ -74,18 +75,23 @@ public struct SignatureVerifier: Sendable {
         guard let signatureHeader = headers.signature, !signatureHeader.isEmpty else {
             throw .malformed("missing webhook-signature header")
         }
-        let entries = try Self.signatureEntries(signatureHeader)
+        guard Self.hasWellFormedEntry(signatureHeader) else {
+            throw .malformed("webhook-signature must hold space-separated entries of the form v1,<base64>")
+        }
 
         let nowSeconds = Int64(now.timeIntervalSince1970.rounded(.down))
         if timestamp < nowSeconds - toleranceSeconds { throw .unauthenticated("webhook-timestamp is too old") }
         if timestamp > nowSeconds + toleranceSeconds { throw .unauthenticated("webhook-timestamp is too far in the future") }
         guard !secrets.isEmpty else { throw .unauthenticated("no signing secret is configured for this source") }
 
-        for entry in entries where entry.version == WebhookSignature.version {
-            for secret in secrets
-            where WebhookSignature.matches(entry.signature, id: id, timestamp: timestampText, body: body, key: secret.key) {
-                return id
+        // One HMAC per secret, computed at the first v1 entry, however many entries the header holds.
+        var codes: [HashedAuthenticationCode<SHA256>] = []
+        for candidate in Self.versionOneSignatures(signatureHeader) {
+            if codes.isEmpty {
+                codes = secrets.map { WebhookSignature.authenticationCode(id: id, timestamp: timestampText, body: body, secret: $0) }
             }
+            // `==` between an authentication code and bytes is swift-crypto's constant-time comparison.
+            if codes.contains(where: { $0 == candidate }) { return id }
         }
         throw .unauthenticated("no signature matches")
     }
@@ -100,20 +106,18 @@ public struct SignatureVerifier: Sendable {
         return String(text[first...last])
     }
 
-    /// Splits the header into `(version, decoded signature)` entries, skipping undecodable ones.
-    private static func signatureEntries(_ header: String) throws(SignatureError) -> [(version: Substring, signature: Data)] {
-        var entries: [(version: Substring, signature: Data)] = []
-        var sawWellFormedEntry = false
-        for token in header.split(separator: " ", omittingEmptySubsequences: true) {
-            guard let comma = token.firstIndex(of: ","), comma != token.startIndex else { continue }
-            sawWellFormedEntry = true
-            if let decoded = Data(base64Encoded: String(token[token.index(after: comma)...])) {
-                entries.append((token[..<comma], decoded))
-            }
+    /// Whether the header holds at least one `version,signature` entry, decodable or not.
+    private static func hasWellFormedEntry(_ header: String) -> Bool {
+        header.utf8.split(separator: UInt8(ascii: " ")).contains { token in
+            token.firstIndex(of: UInt8(ascii: ",")).map { $0 != token.startIndex } ?? false
         }
-        guard sawWellFormedEntry else {
-            throw .malformed("webhook-signature must hold space-separated entries of the form v1,<base64>")
-        }
-        return entries
+    }
+
+    /// The decoded signatures of the header's `v1` entries, in order; undecodable ones are skipped.
+    private static func versionOneSignatures(_ header: String) -> some Sequence<Data> {
+        let prefix = Array("\(WebhookSignature.version),".utf8)
+        return header.utf8.split(separator: UInt8(ascii: " ")).lazy
+            .filter { $0.starts(with: prefix) }
+            .compactMap { Data(base64Encoded: String(Substring($0.dropFirst(prefix.count)))) }
     }
 }

@@ -1,6 +1,6 @@
 /// A failure of the system of record, classified where it is raised so callers can decide without
 /// knowing the driver (ingest answers 400 for ``Code/invalidDocument`` and 503 for the rest).
-public struct StoreError: Error, Sendable, CustomStringConvertible {
+public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The class of failure.
     public enum Code: String, Sendable {
         /// The server cannot be reached or selected.

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// A Standard Webhooks signing secret, written `whsec_<base64 key>`; the HMAC key is the decoded bytes.
@@ -7,6 +8,9 @@ public struct WebhookSecret: Sendable, Equatable, CustomStringConvertible {
 
     /// The raw HMAC key.
     public let key: [UInt8]
+    /// An HMAC already keyed with ``key``: every delivery copies it instead of padding and hashing the key
+    /// again, which was a quarter of the cost of verifying a delivery.
+    let keyedAuthenticator: HMAC<SHA256>
 
     /// Parses `whsec_<base64 key>`.
     /// - Throws: ``WebhookSecretError`` when the prefix is missing, the base64 is invalid or the key is empty.
@@ -17,13 +21,16 @@ public struct WebhookSecret: Sendable, Equatable, CustomStringConvertible {
             throw .invalidBase64
         }
         guard !bytes.isEmpty else { throw .emptyKey }
-        self.key = Array(bytes)
+        self.init(key: Array(bytes))
     }
 
     /// Wraps a raw key.
     public init(key: [UInt8]) {
         self.key = key
+        keyedAuthenticator = HMAC(key: SymmetricKey(data: key))
     }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.key == rhs.key }
 
     /// The secret in its written form.
     public var encoded: String { Self.prefix + Data(key).base64EncodedString() }

@@ -11,31 +11,19 @@ public enum WebhookSignature {
 
     /// Signs a delivery and returns the header entry `v1,<base64>`.
     public static func sign(id: String, timestamp: Int64, body: some DataProtocol, secret: WebhookSecret) -> String {
-        let code = authenticationCode(id: id, timestamp: String(timestamp), body: body, key: secret.key)
+        let code = authenticationCode(id: id, timestamp: String(timestamp), body: body, secret: secret)
         return "\(version),\(Data(code).base64EncodedString())"
     }
 
-    /// Whether `candidate` (raw signature bytes) is the HMAC of the delivery under `key`, compared in constant time.
-    static func matches(
-        _ candidate: Data, id: String, timestamp: String, body: some DataProtocol, key: [UInt8]
-    ) -> Bool {
-        // `==` between an authentication code and bytes is swift-crypto's constant-time comparison.
-        authenticationCode(id: id, timestamp: timestamp, body: body, key: key) == candidate
-    }
-
-    private static func authenticationCode(
-        id: String, timestamp: String, body: some DataProtocol, key: [UInt8]
+    /// The HMAC of a delivery under `secret`.
+    static func authenticationCode(
+        id: String, timestamp: String, body: some DataProtocol, secret: WebhookSecret
     ) -> HashedAuthenticationCode<SHA256> {
-        var hmac = HMAC<SHA256>(key: SymmetricKey(data: key))
-        feed(&hmac, id: id, timestamp: timestamp, body: body)
-        return hmac.finalize()
-    }
-
-    private static func feed(_ hmac: inout HMAC<SHA256>, id: String, timestamp: String, body: some DataProtocol) {
-        hmac.update(data: Array(id.utf8))
-        hmac.update(data: [UInt8(ascii: ".")])
-        hmac.update(data: Array(timestamp.utf8))
-        hmac.update(data: [UInt8(ascii: ".")])
+        var hmac = secret.keyedAuthenticator
+        // One buffer for "{id}.{timestamp}.", then the body as it is: no array per part.
+        var prefix = "\(id).\(timestamp)."
+        prefix.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
         hmac.update(data: body)
+        return hmac.finalize()
     }
 }

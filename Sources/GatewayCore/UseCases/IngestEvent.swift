@@ -26,7 +26,7 @@ public struct IngestReceipt: Sendable, Equatable {
 }
 
 /// Why a delivery was refused; the HTTP edge maps each case to a status.
-public enum IngestError: Error, Sendable, CustomStringConvertible {
+public enum IngestError: Error, Sendable, Hashable, CustomStringConvertible {
     /// No secrets are configured for the source (404).
     case unknownSource(String)
     /// Headers missing or unreadable (400).
