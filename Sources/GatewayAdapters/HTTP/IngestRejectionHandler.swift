@@ -129,7 +129,8 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// The source of a `POST /webhooks/{source}` whose source is a plain path segment, as the router reads it.
     private static func webhookSource(_ head: HTTPRequestHead) -> String? {
         guard head.method == .POST else { return nil }
-        let target = head.uri.utf8.split(separator: UInt8(ascii: "?"), maxSplits: 1, omittingEmptySubsequences: false)[0]
+        let uri = head.uri.utf8
+        let target = uri[..<(uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.endIndex)]
         let prefix = "/webhooks/".utf8
         guard target.starts(with: prefix) else { return nil }
         let segment = target.dropFirst(prefix.count)

@@ -75,7 +75,8 @@ public struct SignatureVerifier: Sendable {
         guard let signatureHeader = headers.signature, !signatureHeader.isEmpty else {
             throw .malformed("missing webhook-signature header")
         }
-        guard Self.hasWellFormedEntry(signatureHeader) else {
+        let entries = Self.signatureEntries(signatureHeader)
+        guard !entries.isEmpty else {
             throw .malformed("webhook-signature must hold space-separated entries of the form v1,<base64>")
         }
 
@@ -84,14 +85,14 @@ public struct SignatureVerifier: Sendable {
         if timestamp > nowSeconds + toleranceSeconds { throw .unauthenticated("webhook-timestamp is too far in the future") }
         guard !secrets.isEmpty else { throw .unauthenticated("no signing secret is configured for this source") }
 
-        // One HMAC per secret, computed at the first v1 entry, however many entries the header holds.
+        // One HMAC per secret, computed at the first decodable v1 entry, however many entries the header holds.
         var codes: [HashedAuthenticationCode<SHA256>] = []
-        for candidate in Self.versionOneSignatures(signatureHeader) {
+        for entry in entries where entry.version == WebhookSignature.version {
+            guard let candidate = Data(base64Encoded: String(entry.signature)) else { continue }
             if codes.isEmpty {
                 codes = secrets.map { WebhookSignature.authenticationCode(id: id, timestamp: timestampText, body: body, secret: $0) }
             }
-            // `==` between an authentication code and bytes is swift-crypto's constant-time comparison.
-            if codes.contains(where: { $0 == candidate }) { return id }
+            if codes.contains(where: { WebhookSignature.isSame($0, candidate) }) { return id }
         }
         throw .unauthenticated("no signature matches")
     }
@@ -106,18 +107,14 @@ public struct SignatureVerifier: Sendable {
         return String(text[first...last])
     }
 
-    /// Whether the header holds at least one `version,signature` entry, decodable or not.
-    private static func hasWellFormedEntry(_ header: String) -> Bool {
-        header.utf8.split(separator: UInt8(ascii: " ")).contains { token in
-            token.firstIndex(of: UInt8(ascii: ",")).map { $0 != token.startIndex } ?? false
+    /// The header's space-separated `version,signature` entries, as written; tokens without a version and a
+    /// comma are skipped.
+    private static func signatureEntries(_ header: String) -> [(version: Substring, signature: Substring)] {
+        var entries: [(version: Substring, signature: Substring)] = []
+        for token in header.split(separator: " ") {
+            guard let comma = token.firstIndex(of: ","), comma != token.startIndex else { continue }
+            entries.append((token[..<comma], token[token.index(after: comma)...]))
         }
-    }
-
-    /// The decoded signatures of the header's `v1` entries, in order; undecodable ones are skipped.
-    private static func versionOneSignatures(_ header: String) -> some Sequence<Data> {
-        let prefix = Array("\(WebhookSignature.version),".utf8)
-        return header.utf8.split(separator: UInt8(ascii: " ")).lazy
-            .filter { $0.starts(with: prefix) }
-            .compactMap { Data(base64Encoded: String(Substring($0.dropFirst(prefix.count)))) }
+        return entries
     }
 }

@@ -15,6 +15,19 @@ public enum WebhookSignature {
         return "\(version),\(Data(code).base64EncodedString())"
     }
 
+    /// Whether `candidate` holds exactly the bytes of `code`, compared in constant time: every byte is looked
+    /// at whatever the first difference, so the time taken tells a forger nothing.
+    static func isSame(_ code: HashedAuthenticationCode<SHA256>, _ candidate: Data) -> Bool {
+        code.withUnsafeBytes { expected in
+            candidate.withUnsafeBytes { given in
+                guard expected.count == given.count else { return false }
+                var difference: UInt8 = 0
+                for index in 0..<expected.count { difference |= expected[index] ^ given[index] }
+                return difference == 0
+            }
+        }
+    }
+
     /// The HMAC of a delivery under `secret`.
     static func authenticationCode(
         id: String, timestamp: String, body: some DataProtocol, secret: WebhookSecret
