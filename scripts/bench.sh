@@ -76,13 +76,13 @@ LUA
 kill "$api"; wait "$api" 2>/dev/null || true
 # One core each: the api on CPU 0, wrk on CPU 1, so that the rejected rate is what one core of gateway serves.
 # SwiftNIO sizes its event loops from cgroup limits, not from taskset, so one core gets one event loop here as it
-# would in a container limited to one CPU. Three runs of 10 s: the report gives their median and range.
+# would in a container limited to one CPU. Five runs of 10 s: the report gives their median and each run.
 NIO_SINGLETON_GROUP_LOOP_COUNT=1 taskset -c 0 "$bin/gateway" serve --role api --http-port "$api_port" >"$dir/ingest-pinned.log" 2>&1 &
 api=$!
 pids+=("$api")
 wait_http "$api_port"
 pinned_cpu=()
-for run in 1 2 3; do
+for run in 1 2 3 4 5; do
   before=$(cpu_seconds "$api")
   taskset -c 1 wrk -t1 -c100 -d10s -s "$dir/wrk-rejected.lua" "$url/webhooks/bench-rejected" | tee "$results/wrk-rejected-$run.txt"
   pinned_cpu+=("$before" "$(cpu_seconds "$api")")

@@ -129,17 +129,25 @@ if pipeline_ceiling and extra and extra["drainSeconds"]:
                   " What the pipeline loses against the store's own ceiling goes to the work that shares the store during "
                   "the burst: the api's inserts and the producers' re-sent 503s, the relay's polling, and the load generator's "
                   "progress counts.")
+bound_text = ""
+if bound_extra and bound_extra["drainSeconds"]:
+    bound_share = bound_extra["burst"] / bound_extra["drainSeconds"] / (bound_extra["concurrency"] / 2.0)
+    bound_text = (f" With the in-flight cap at {bound_extra['concurrency']}, whose routing limit is below the store's, the same "
+                  f"pipeline reached {bound_share * 100:.0f} % of that limit: the gap at the default cap is the store's, not the "
+                  "pipeline's.")
 w("SecantusDB, the MongoDB-compatible server used locally, is single-threaded Python and the ceiling of every figure that "
   "touches the store: the ingest rows above cannot beat the ceiling rows beside them. " + store_limit_text + share_text +
-  " SecantusDB spends about a "
-  "millisecond per document update (validator, seven secondary indexes, all in Python) and serialises writes per collection, "
-  "so the 90 % target of the in-flight limit needs a real mongod (`docker-compose.yml`), which cannot run on this machine.")
+  bound_text + " A py-spy profile of SecantusDB under `store-ceiling --mode pipeline` (threads holding the interpreter lock "
+  "only) puts about 60 % of its time in document updates, much of it re-reading the index catalogue of the events "
+  "collection (eight indexes) on every operation, and writes to one collection are serialised. The 90 % target at the "
+  "default cap therefore needs a real mongod (`docker-compose.yml`), which cannot run on this machine.")
 w("")
 w("A rejected delivery is answered on the event loop by `IngestRejectionHandler`, which sits in front of Hummingbird's "
   "conversion of SwiftNIO's HTTP/1 parts to HTTPTypes and answers from replies built once per connection, so a rejection "
   "costs no conversion, no task and no router; each secret carries an HMAC already keyed. A `perf` profile of the pinned api "
   "under `wrk` puts about 40 % of its CPU in the kernel (the `writev` of each reply, which on loopback also delivers it to "
   "`wrk`, and the `read` of each request), about a fifth in SwiftNIO's HTTP/1 parser and encoder, and about a sixth in "
-  "verification (the HMAC included: the replayed timestamp is fresh). Runs of the same binary differ by up to ±15 % on this "
-  "machine, hence three runs and their median.")
+  "verification (the HMAC included: the replayed timestamp is fresh)." +
+  (f" The pinned runs of one binary ranged from {pinned_runs[0]['cpuMicros']:.0f} to {pinned_runs[-1]['cpuMicros']:.0f} µs "
+   "per request on this machine, hence several runs and their median." if pinned_runs else ""))
 print("\n".join(out))

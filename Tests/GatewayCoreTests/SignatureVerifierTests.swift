@@ -48,11 +48,20 @@ struct SignatureVerifierTests {
 
     @Test func anyOfSeveralSignaturesMayMatchAndUnknownVersionsAreSkipped() throws {
         let valid = WebhookSignature.sign(id: id, timestamp: timestamp, body: body, secret: secret)
-        let header = "v1a,\(valid.dropFirst(3)) v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \(valid)"
+        let header = "v1a,\(valid.dropFirst(3)) v1,not-base64! v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \(valid)"
         #expect(try verifier.verify(headers(signature: header), body: body, secrets: [secret], now: now) == id)
         let onlyUnknownVersion = "v2,\(valid.dropFirst(3))"
         #expect(throws: SignatureError.self) {
             try verifier.verify(headers(signature: onlyUnknownVersion), body: body, secrets: [secret], now: now)
+        }
+    }
+
+    @Test func aSignatureHoldingPartOfTheCodeOrMoreDoesNotMatch() throws {
+        let code = try #require(Data(base64Encoded: String(WebhookSignature.sign(id: id, timestamp: timestamp, body: body, secret: secret).dropFirst(3))))
+        for candidate in [code.prefix(16), code + Data([0]), Data()] {
+            #expect(throws: SignatureError(kind: .unauthenticated, reason: "no signature matches")) {
+                try verifier.verify(headers(signature: "v1,\(candidate.base64EncodedString())"), body: body, secrets: [secret], now: now)
+            }
         }
     }
 

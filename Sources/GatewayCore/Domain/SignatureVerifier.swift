@@ -111,9 +111,10 @@ public struct SignatureVerifier: Sendable {
     /// comma are skipped.
     private static func signatureEntries(_ header: String) -> [(version: Substring, signature: Substring)] {
         var entries: [(version: Substring, signature: Substring)] = []
-        for token in header.split(separator: " ") {
-            guard let comma = token.firstIndex(of: ","), comma != token.startIndex else { continue }
-            entries.append((token[..<comma], token[token.index(after: comma)...]))
+        // Over UTF-8 bytes: splitting the String itself would walk grapheme clusters.
+        for token in header.utf8.split(separator: UInt8(ascii: " ")) {
+            guard let comma = token.firstIndex(of: UInt8(ascii: ",")), comma != token.startIndex else { continue }
+            entries.append((Substring(token[..<comma]), Substring(token[token.index(after: comma)...])))
         }
         return entries
     }
