@@ -100,7 +100,9 @@ if pipeline and extra:
         w(f"| the same, beside the store's own limit | {rate / store_limit * 100:.0f} % of it | the store's pipeline ceiling above: "
           f"{store_limit:.0f} events/s with no routing latency at all | |")
     statuses = ", ".join(f"{code}: {count}" for code, count in sorted(pipeline.get("statuses", {}).items()))
-    w(f"| deliveries answered | {statuses} (a 200 follows a 503 and the producer's retry: the first write had landed after the deadline) | every delivery stored once | |")
+    retried = (" (a 200 follows a 503 and the producer's retry: the first write had landed after the deadline)"
+               if pipeline.get("statuses", {}).get("200") else "")
+    w(f"| deliveries answered | {statuses}{retried} | every delivery stored once | |")
     w(f"| processed / dead / lost / doubled effects | {pipeline.get('processed')} / {pipeline.get('dead')} / {pipeline.get('lost')} / {pipeline.get('doubledEffects')} | 0 lost, 0 doubled | "
       f"{verdict(pipeline.get('lost', 1) == 0 and pipeline.get('doubledEffects', 1) == 0)} |")
     if sim:
