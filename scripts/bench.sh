@@ -129,7 +129,8 @@ run_pipeline() {  # name, worker concurrency, burst: api, relay and worker on a 
   finished=$(date +%s.%N)
   curl -s "http://127.0.0.1:$routing_port/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("perKey"); print(json.dumps(d))' >"$results/$name-routing-sim.json"
   python3 -c "import json; json.dump({'burst': $burst, 'concurrency': $concurrency, 'drainSeconds': $finished - $started, 'apiMb': $(peak_rss_mb "$api"), 'relayMb': $(peak_rss_mb "$relay"), 'workerMb': $(peak_rss_mb "$worker")}, open('$results/$name-extra.json','w'))"
-  kill "$api" "$relay" "$worker" "$sim"; wait "$api" "$relay" "$worker" "$sim" 2>/dev/null || true
+  kill "$api" "$relay" "$worker" "$sim" 2>/dev/null || true
+  wait "$api" "$relay" "$worker" "$sim" 2>/dev/null || true
   unset GATEWAY_WORKER_CONCURRENCY
 }
 # The default in-flight cap (256): 128 events/s of routing, far above what SecantusDB allows.

@@ -3,7 +3,6 @@
 import datetime
 import json
 import os
-import re
 import sys
 
 results, cores = sys.argv[1], sys.argv[2]
