@@ -110,8 +110,13 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func answer(_ error: IngestError, context: ChannelHandlerContext) {
-        let reply = cachedReplies[error] ?? encode(IngestRoutes.reply(for: error))
-        if cachedReplies.count < Self.cachedRepliesLimit { cachedReplies[error] = reply }
+        let reply: EncodedReply
+        if let cached = cachedReplies[error] {
+            reply = cached
+        } else {
+            reply = encode(IngestRoutes.reply(for: error))
+            if cachedReplies.count < Self.cachedRepliesLimit { cachedReplies[error] = reply }
+        }
         IngestMetrics.count(reply.status)
         context.write(wrapOutboundOut(.head(reply.head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
