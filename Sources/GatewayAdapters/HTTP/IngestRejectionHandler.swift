@@ -13,8 +13,8 @@ import NIOHTTPTypesHTTP1
 /// ``installer(ingest:maxBodyBytes:serverName:)``), and writes its answers as HTTP/1 parts too.
 ///
 /// Replies keep HTTP/1.1's order: a delivery is only answered here when no earlier request on the
-/// connection still waits for its response. Requests that do not keep the connection alive or expect a
-/// `100 Continue`, and bodies over the size limit, are left to Hummingbird, which owns those rules.
+/// connection still waits for its response. HTTP/1.0 requests, requests that close the connection or expect
+/// a `100 Continue`, and bodies over the size limit are left to Hummingbird, which owns those rules.
 final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -154,8 +154,9 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private static func mayAnswer(_ head: HTTPRequestHead, maxBodyBytes: Int) -> Bool {
-        // HTTP/1.0 without keep-alive and `Connection: close` both end the connection after the reply.
-        guard head.isKeepAlive else { return false }
+        // Only HTTP/1.1 on a connection that stays open: closing, and HTTP/1.0's own keep-alive rules, are
+        // Hummingbird's to apply.
+        guard head.version == .http1_1, head.isKeepAlive else { return false }
         // A client that sent `Expect: 100-continue` waits before sending the body this handler would wait for.
         if head.headers.contains(name: "expect") { return false }
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes { return false }
