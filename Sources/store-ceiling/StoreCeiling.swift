@@ -126,12 +126,6 @@ private func forEachConcurrently<Item: Sendable>(_ items: [Item], concurrency: I
     }
 }
 
-extension Array {
-    fileprivate func batches(of size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
-    }
-}
-
 /// Operation latencies recorded by concurrent tasks.
 final class LatencyLog: Sendable {
     private let values = Mutex<[Duration]>([])
