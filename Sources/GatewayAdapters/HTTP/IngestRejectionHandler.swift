@@ -10,7 +10,8 @@ import NIOHTTPTypesHTTP1
 /// delivery that verifies, passes through unchanged to ``IngestRoutes``, which verifies it again and stores it.
 ///
 /// It reads SwiftNIO's HTTP/1 parts, in front of the codec that turns them into HTTPTypes (see
-/// ``installer(ingest:maxBodyBytes:serverName:)``), and writes its answers as HTTP/1 parts too.
+/// ``installer(ingest:maxBodyBytes:serverName:)``). Its answers are whole HTTP/1 responses encoded once per
+/// connection and written on the socket side of NIO's response encoder: one buffer and one write each.
 ///
 /// Replies keep HTTP/1.1's order: a delivery is only answered here when no earlier request on the
 /// connection still waits for its response. HTTP/1.0 requests, requests that close the connection or expect
@@ -33,8 +34,8 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// A rejection ready to write: floods repeat the same few, so each is built once per connection.
     private struct EncodedReply {
         var status: HTTPResponse.Status
-        var head: HTTPResponseHead
-        var body: ByteBuffer
+        /// Status line, headers and body.
+        var bytes: ByteBuffer
     }
 
     /// At most this many distinct rejections are kept per connection; reasons are a handful of fixed texts.
@@ -43,6 +44,8 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let ingest: IngestEvent
     private let maxBodyBytes: Int
     private let serverName: String
+    /// The context of NIO's response encoder: writing there sends bytes to the socket without encoding them.
+    private var socketSide: ChannelHandlerContext?
     private var state = State.idle
     /// Requests passed on whose response has not been written yet.
     private var responsesOwed = 0
@@ -59,6 +62,18 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// leaves, so that a rejected delivery is never converted either way.
     static func installer(ingest: IngestEvent, maxBodyBytes: Int, serverName: String) -> any RemovableChannelHandler {
         InstallBeforeHTTPTypesCodec { IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName) }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        do {
+            socketSide = try context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        } catch {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        socketSide = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -114,21 +129,21 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         if let cached = cachedReplies[error] {
             reply = cached
         } else {
-            reply = encode(IngestRoutes.reply(for: error))
+            reply = encode(IngestRoutes.reply(for: error), allocator: context.channel.allocator)
             if cachedReplies.count < Self.cachedRepliesLimit { cachedReplies[error] = reply }
         }
         IngestMetrics.count(reply.status)
-        context.write(wrapOutboundOut(.head(reply.head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        socketSide?.writeAndFlush(NIOAny(reply.bytes), promise: nil)
     }
 
-    private func encode(_ reply: JSONReply) -> EncodedReply {
-        var headers = HTTPHeaders(reply.headers.map { ($0.name.canonicalName, $0.value) })
-        headers.add(name: "content-length", value: String(reply.body.readableBytes))
-        headers.add(name: "server", value: serverName)
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: reply.status.code), headers: headers)
-        return EncodedReply(status: reply.status, head: head, body: reply.body)
+    private func encode(_ reply: JSONReply, allocator: ByteBufferAllocator) -> EncodedReply {
+        let status = HTTPResponseStatus(statusCode: reply.status.code)
+        var bytes = allocator.buffer(capacity: 256 + reply.body.readableBytes)
+        bytes.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for field in reply.headers { bytes.writeString("\(field.name.canonicalName): \(field.value)\r\n") }
+        bytes.writeString("content-length: \(reply.body.readableBytes)\r\nserver: \(serverName)\r\n\r\n")
+        bytes.writeImmutableBuffer(reply.body)
+        return EncodedReply(status: reply.status, bytes: bytes)
     }
 
     /// The source of a `POST /webhooks/{source}` whose source is a plain path segment, as the router reads it.
