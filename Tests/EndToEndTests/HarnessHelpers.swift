@@ -34,7 +34,7 @@ extension MongoConnectionPool {
         _ = try await withDatabase("age queued events") { database in
             try database.collection(Collections.events).updateMany(
                 filter: ["status": .string(EventStatus.queued.rawValue)],
-                update: ["$set": .document(["queuedAt": .date(Date().addingTimeInterval(-3_600))])])
+                update: ["$set": .document(["availableAt": .date(Date().addingTimeInterval(-3_600)), "queuedAt": .date(Date().addingTimeInterval(-3_600))])])
         }
     }
 }

@@ -38,6 +38,11 @@ struct MigrationTests {
             #expect(unique["key"] == .document(["source": .int32(1), "eventId": .int32(1)]))
             #expect(specs.contains { $0["name"] == .string("status_availableAt") })
             #expect(specs.contains { $0["name"] == .string("shipmentId_receivedAt") })
+            #expect(specs.contains { $0["name"] == .string("deadLetterPending") })
+            // Replaced by status_availableAt in 0003.
+            for dropped in ["status_queuedAt", "status_leaseExpiresAt", "relayToken"] {
+                #expect(!specs.contains { $0["name"] == .string(dropped) }, "\(dropped) is still there")
+            }
         }
     }
 

@@ -4,7 +4,9 @@ import GatewayCore
 
 /// One declarative migration file, `migrations/NNNN_description.json`:
 /// `{"description": …, "collections": [{"name", "validator"?, "validationLevel"?, "validationAction"?}],
-///   "indexes": [{"collection", "key", "name", …any other createIndexes option}]}`.
+///   "indexes": [{"collection", "key", "name", …any other createIndexes option}],
+///   "dropIndexes": [{"collection", "name"}]}`; indexes are created before the ones dropped go, so that a
+/// replacement serves queries before what it replaces is gone.
 public struct Migration: Sendable, Equatable {
     /// The file name without `.json`, e.g. `0001_events_inbox`; the record's `_id` in `schema_migrations`.
     public let id: String
@@ -16,6 +18,7 @@ public struct Migration: Sendable, Equatable {
     public let checksum: String
     let collections: [BSONDocument]
     let indexes: [BSONDocument]
+    let droppedIndexes: [BSONDocument]
 }
 
 /// Why migrations could not be read or applied, naming the file.
@@ -30,8 +33,9 @@ public struct MigrationError: Error, CustomStringConvertible {
 
 /// Applies the pending migrations in order and records each in `schema_migrations`.
 ///
-/// Every step is idempotent (create a collection that may exist, create indexes that may exist, record
-/// with an upsert), so two runners started at once both finish with the same result.
+/// Every step is idempotent (create a collection that may exist, create indexes that may exist, drop
+/// indexes that may be gone, record with an upsert), so two runners started at once both finish with the
+/// same result.
 public struct MigrationRunner: Sendable {
     private let pool: MongoConnectionPool
     private let directory: URL
@@ -102,6 +106,14 @@ public struct MigrationRunner: Sendable {
                 let specs = indexes.map { BSON.document(BSONDocument($0.fields.filter { $0.key != "collection" }.map { ($0.key, $0.value) })) }
                 _ = try database.command(["createIndexes": .string(collection), "indexes": .array(specs)], operation: "create indexes on \(collection) (\(migration.id))")
             }
+            for index in migration.droppedIndexes {
+                let collection = index["collection"]?.stringValue ?? "", name = index["name"]?.stringValue ?? ""
+                do {
+                    _ = try database.command(["dropIndexes": .string(collection), "index": .string(name)], operation: "drop index \(name) on \(collection) (\(migration.id))")
+                } catch let error as StoreError where error.serverCode == indexNotFound || error.serverCode == namespaceNotFound {
+                    // Dropped already, by an earlier attempt or a concurrent runner.
+                }
+            }
             let record: BSONDocument = [
                 "$setOnInsert": .document([
                     "description": .string(migration.description),
@@ -155,13 +167,20 @@ public struct MigrationRunner: Sendable {
         for index in indexes where index["collection"]?.stringValue == nil || index["key"]?.documentValue == nil || index["name"]?.stringValue == nil {
             throw MigrationError(migration: id, reason: "every index needs collection, key and name")
         }
+        let droppedIndexes = document["dropIndexes"]?.arrayValue?.compactMap(\.documentValue) ?? []
+        for index in droppedIndexes where index["collection"]?.stringValue == nil || index["name"]?.stringValue == nil {
+            throw MigrationError(migration: id, reason: "every index to drop needs collection and name")
+        }
         return Migration(
             id: id, number: number, description: document["description"]?.stringValue ?? "",
             checksum: SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined(),
             collections: document["collections"]?.arrayValue?.compactMap(\.documentValue) ?? [],
-            indexes: indexes)
+            indexes: indexes, droppedIndexes: droppedIndexes)
     }
 }
 
 /// The server's code for `create` on a collection that exists.
 private let namespaceExists = 48
+/// The server's codes for `dropIndexes` of an index, or on a collection, that does not exist.
+private let indexNotFound = 27
+private let namespaceNotFound = 26

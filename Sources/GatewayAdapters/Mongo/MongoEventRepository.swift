@@ -27,6 +27,8 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
                     "$set": .document([
                         "status": .string(EventStatus.processing.rawValue),
                         "lease": .document(["owner": .string(worker), "expiresAt": .date(expiresAt), "token": .string(token)]),
+                        // The lease sweep finds expired leases through the {status, availableAt} index.
+                        "availableAt": .date(expiresAt),
                         "claimedAt": .date(now),
                         "updatedAt": .date(now),
                     ]),
@@ -87,26 +89,34 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
     }
 
     public func reserveStale(queuedBefore: Date, now: Date, limit: Int) async throws -> [EventKey] {
+        // A queued event's availableAt is when it was queued (see reserve); queuedAt keeps this exact for events
+        // queued before migration 0003, whose availableAt was still when they became due.
         let stale: BSONDocument = [
             "status": .string(EventStatus.queued.rawValue),
+            "availableAt": .document(["$lt": .date(queuedBefore)]),
             "queuedAt": .document(["$lt": .date(queuedBefore)]),
         ]
-        return try await reserve(stale, sort: ["queuedAt": .int32(1)], now: now, limit: limit)
+        return try await reserve(stale, sort: ["availableAt": .int32(1)], now: now, limit: limit)
     }
 
     public func releaseReservation(_ keys: [EventKey]) async throws {
         _ = try await pool.withDatabase("release reservation") { database in
             try database.collection(Collections.events).updateMany(
                 filter: ["$or": .array(keys.map { .document(MongoInboxStore.filter($0)) }), "status": .string(EventStatus.queued.rawValue)],
-                update: ["$set": .document(["queuedAt": .date(Date(timeIntervalSince1970: 0))])], acknowledgement: .redoable)
+                update: ["$set": .document(["availableAt": .date(Self.epoch), "queuedAt": .date(Self.epoch)])], acknowledgement: .redoable)
         }
     }
 
     public func sweepExpiredLeases(now: Date, limit: Int) async throws -> Int {
         try await pool.withDatabase("sweep expired leases") { database in
             let events = database.collection(Collections.events)
+            // A processing event's availableAt is its lease's expiry (see claim); the lease itself is checked too,
+            // for events claimed before migration 0003, whose availableAt was still when they became due.
             let expired = try events.find(
-                ["status": .string(EventStatus.processing.rawValue), "lease.expiresAt": .document(["$lte": .date(now)])],
+                [
+                    "status": .string(EventStatus.processing.rawValue), "availableAt": .document(["$lte": .date(now)]),
+                    "lease.expiresAt": .document(["$lte": .date(now)]),
+                ],
                 options: ["limit": .int64(Int64(limit)), "projection": .document(["version": .int32(1), "attempts": .int32(1), "lease": .int32(1), "claimedAt": .int32(1)])])
             var swept = 0
             for document in expired {
@@ -140,26 +150,37 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             let events = database.collection(Collections.events)
             let candidates = try events.find(filter, options: ["sort": .document(sort), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1)])])
             guard !candidates.isEmpty else { return [] }
+            // availableAt becomes when the event was queued: recovery finds lost entries through {status, availableAt}.
             let update: BSONDocument = [
-                "$set": .document(["status": .string(EventStatus.queued.rawValue), "queuedAt": .date(now), "relayToken": .string(token), "updatedAt": .date(now)]),
+                "$set": .document([
+                    "status": .string(EventStatus.queued.rawValue), "availableAt": .date(now), "queuedAt": .date(now),
+                    "relayToken": .string(token), "updatedAt": .date(now),
+                ]),
                 "$inc": .document(["version": .int32(1)]),
             ]
+            var won: [EventKey] = []
             // SecantusDB checks `$in` by walking the list for each document it updates (a tenth of its time went
             // there with 500 ids per update), so reservations update at most 100 at a time.
             for ids in candidates.compactMap({ $0["_id"] }).batches(of: 100) {
                 // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
-                let won = BSONDocument([("_id", .document(["$in": .array(ids)]))] + filter.fields.map { ($0.key, $0.value) })
-                try events.updateMany(filter: won, update: update, acknowledgement: .redoable)
-            }
-            return try events.find(["relayToken": .string(token)], options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
-                .compactMap { document in
+                let byId: (String, BSON) = ("_id", .document(["$in": .array(ids)]))
+                try events.updateMany(filter: BSONDocument([byId] + filter.fields.map { ($0.key, $0.value) }), update: update, acknowledgement: .redoable)
+                // Another relay may have won some of them in between; those carry its token, not ours.
+                let reserved = try events.find(
+                    BSONDocument([byId, ("relayToken", .string(token))]), options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
+                won += reserved.compactMap { document in
                     guard let source = document["source"]?.stringValue, let eventId = document["eventId"]?.stringValue else { return nil }
                     return EventKey(source: source, eventId: eventId)
                 }
+            }
+            return won
         }
     }
 
     // MARK: Documents
+
+    /// The time a released reservation is set back to, so that the next recovery pass republishes it.
+    private static let epoch = Date(timeIntervalSince1970: 0)
 
     /// Upserts the `dead_letters` document of a dead event, then marks it written; safe to repeat.
     private static func writeDeadLetter(for event: BSONDocument, in database: MongoDatabase) throws {

@@ -1,0 +1,55 @@
+import Foundation
+@testable import GatewayAdapters
+import GatewayCore
+import GatewayTestSupport
+import Testing
+
+/// The relay's recovery and lease sweep share one `{status, availableAt}` index with publication, so
+/// `availableAt` carries a different time per state; these pin each query to the time it must honour.
+@Suite("The relay's queries against the real store")
+struct RelayQueriesTests {
+    private let key = EventKey(source: Fixtures.source, eventId: "relay-1")
+
+    /// Stores one event and returns a time after its arrival, on a whole second so that the store's
+    /// millisecond dates compare as written.
+    private func storeOneEvent(_ resources: GatewayResources) async throws -> Date {
+        _ = try await MongoInboxStore(pool: resources.mongo).insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date()))
+        return Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 1).rounded(.down))
+    }
+
+    @Test func aQueuedEventIsRecoveredOnceOlderThanTheCutOffOrAtOnceWhenReleased() async throws {
+        try await TestServices.withMigratedDatabase("relay") { resources in
+            let outbox = MongoEventRepository(pool: resources.mongo)
+            let queuedAt = try await storeOneEvent(resources)
+            #expect(try await outbox.reserveDue(now: queuedAt, limit: 10) == [key])
+            #expect(try await outbox.reserveDue(now: queuedAt.addingTimeInterval(60), limit: 10).isEmpty)
+            #expect(try await outbox.reserveStale(queuedBefore: queuedAt, now: queuedAt, limit: 10).isEmpty)
+
+            let later = queuedAt.addingTimeInterval(60)
+            #expect(try await outbox.reserveStale(queuedBefore: later, now: later, limit: 10) == [key])
+            // Recovery queued it again at `later`: a cut-off before that no longer finds it...
+            #expect(try await outbox.reserveStale(queuedBefore: later, now: later, limit: 10).isEmpty)
+            // ...unless its publication failed and the reservation was released.
+            try await outbox.releaseReservation([key])
+            #expect(try await outbox.reserveStale(queuedBefore: queuedAt, now: later, limit: 10) == [key])
+        }
+    }
+
+    @Test func onlyAnExpiredLeaseIsSweptBackToRetry() async throws {
+        try await TestServices.withMigratedDatabase("relay") { resources in
+            let events = MongoEventRepository(pool: resources.mongo)
+            let claimedAt = try await storeOneEvent(resources)
+            #expect(try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: claimedAt) != nil)
+
+            #expect(try await events.sweepExpiredLeases(now: claimedAt.addingTimeInterval(29), limit: 10) == 0)
+            #expect(try await MongoInboxStore(pool: resources.mongo).document(key)?["status"] == .string("processing"))
+
+            #expect(try await events.sweepExpiredLeases(now: claimedAt.addingTimeInterval(31), limit: 10) == 1)
+            let swept = try #require(try await MongoInboxStore(pool: resources.mongo).document(key))
+            #expect(swept["status"] == .string("retry_scheduled"))
+            #expect(swept["lease"] == nil)
+            let entry = try #require(swept["history"]?.arrayValue?.last?.documentValue)
+            #expect(entry["error"]?.stringValue?.hasPrefix("lease_expired: worker-a") == true)
+        }
+    }
+}
