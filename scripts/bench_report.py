@@ -139,16 +139,19 @@ if bound_extra and bound_extra["drainSeconds"]:
 w("SecantusDB, the MongoDB-compatible server used locally, is single-threaded Python and the ceiling of every figure that "
   "touches the store: the ingest rows above cannot beat the ceiling rows beside them. " + store_limit_text + share_text +
   bound_text + " A py-spy profile of SecantusDB under `store-ceiling --mode pipeline` (threads holding the interpreter lock "
-  "only) puts about 60 % of its time in document updates, much of it re-reading the index catalogue of the events "
-  "collection (eight indexes) on every operation, and writes to one collection are serialised. The 90 % target at the "
+  "only) puts about 60 % of its time in document updates, a fifth of it re-reading the index catalogue of the events "
+  "collection on every operation, and writes to one collection are serialised. That is why migration 0003 folded three "
+  "of the relay's indexes into `{status, availableAt}` (five indexes, from eight): the same measurement rose from 34 to "
+  "39–41 events/s. The 90 % target at the "
   "default cap therefore needs a real mongod (`docker-compose.yml`), which cannot run on this machine.")
 w("")
 w("A rejected delivery is answered on the event loop by `IngestRejectionHandler`, which sits in front of Hummingbird's "
-  "conversion of SwiftNIO's HTTP/1 parts to HTTPTypes and answers from replies built once per connection, so a rejection "
-  "costs no conversion, no task and no router; each secret carries an HMAC already keyed. A `perf` profile of the pinned api "
-  "under `wrk` puts about 40 % of its CPU in the kernel (the `writev` of each reply, which on loopback also delivers it to "
-  "`wrk`, and the `read` of each request), about a fifth in SwiftNIO's HTTP/1 parser and encoder, and about a sixth in "
-  "verification (the HMAC included: the replayed timestamp is fresh)." +
+  "conversion of SwiftNIO's HTTP/1 parts to HTTPTypes and writes replies encoded once per connection as one buffer on the "
+  "socket side of the response encoder, so a rejection costs no conversion, no task, no router and one `write`; each "
+  "secret carries an HMAC already keyed. A `perf` profile of the pinned api under `wrk` puts about a third of its CPU in "
+  "that `write` (on loopback the kernel also delivers the reply to `wrk` inside it), about 15 % in SwiftNIO's HTTP/1 "
+  "parser, about 13 % in verification (the HMAC included: the replayed timestamp is fresh), and most of the rest in "
+  "reading the socket and running the event loop." +
   (f" The pinned runs of one binary ranged from {pinned_runs[0]['cpuMicros']:.0f} to {pinned_runs[-1]['cpuMicros']:.0f} µs "
    "per request on this machine, hence several runs and their median." if pinned_runs else ""))
 print("\n".join(out))
