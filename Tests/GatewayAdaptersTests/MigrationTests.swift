@@ -90,5 +90,10 @@ struct MigrationTests {
         try "{}".write(to: folder.appendingPathComponent("noNumber.json"), atomically: true, encoding: .utf8)
         let error = #expect(throws: MigrationError.self) { try runner.migrations() }
         #expect(error?.migration == "noNumber.json")
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("noNumber.json"))
+        try #"{"dropIndexes": [{"collection": "events"}]}"#.write(to: folder.appendingPathComponent("0003_drop.json"), atomically: true, encoding: .utf8)
+        let unnamed = #expect(throws: MigrationError.self) { try runner.migrations() }
+        #expect(unnamed?.migration == "0003_drop")
+        #expect(unnamed?.reason == "every index to drop needs collection and name")
     }
 }
