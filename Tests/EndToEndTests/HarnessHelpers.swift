@@ -31,10 +31,10 @@ extension MongoConnectionPool {
 
     /// Makes every queued event look unclaimed for an hour, as if its stream entry had been lost.
     func markQueuedLongAgo() async throws {
+        let longAgo = BSON.date(Date().addingTimeInterval(-3_600))
         _ = try await withDatabase("age queued events") { database in
             try database.collection(Collections.events).updateMany(
-                filter: ["status": .string(EventStatus.queued.rawValue)],
-                update: ["$set": .document(["availableAt": .date(Date().addingTimeInterval(-3_600)), "queuedAt": .date(Date().addingTimeInterval(-3_600))])])
+                filter: ["status": .string(EventStatus.queued.rawValue)], update: ["$set": .document(["availableAt": longAgo, "queuedAt": longAgo])])
         }
     }
 }
