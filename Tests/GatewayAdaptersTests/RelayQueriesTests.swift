@@ -12,15 +12,15 @@ struct RelayQueriesTests {
 
     /// Stores one event and returns a time after its arrival, on a whole second so that the store's
     /// millisecond dates compare as written.
-    private func storeOneEvent(_ resources: GatewayResources) async throws -> Date {
-        _ = try await MongoInboxStore(pool: resources.mongo).insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date()))
+    private func storeOneEvent(in inbox: MongoInboxStore) async throws -> Date {
+        _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date()))
         return Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 1).rounded(.down))
     }
 
     @Test func aQueuedEventIsRecoveredOnceOlderThanTheCutOffOrAtOnceWhenReleased() async throws {
         try await TestServices.withMigratedDatabase("relay") { resources in
             let outbox = MongoEventRepository(pool: resources.mongo)
-            let queuedAt = try await storeOneEvent(resources)
+            let queuedAt = try await storeOneEvent(in: MongoInboxStore(pool: resources.mongo))
             #expect(try await outbox.reserveDue(now: queuedAt, limit: 10) == [key])
             #expect(try await outbox.reserveDue(now: queuedAt.addingTimeInterval(60), limit: 10).isEmpty)
             #expect(try await outbox.reserveStale(queuedBefore: queuedAt, now: queuedAt, limit: 10).isEmpty)
@@ -38,14 +38,15 @@ struct RelayQueriesTests {
     @Test func onlyAnExpiredLeaseIsSweptBackToRetry() async throws {
         try await TestServices.withMigratedDatabase("relay") { resources in
             let events = MongoEventRepository(pool: resources.mongo)
-            let claimedAt = try await storeOneEvent(resources)
+            let inbox = MongoInboxStore(pool: resources.mongo)
+            let claimedAt = try await storeOneEvent(in: inbox)
             #expect(try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: claimedAt) != nil)
 
             #expect(try await events.sweepExpiredLeases(now: claimedAt.addingTimeInterval(29), limit: 10) == 0)
-            #expect(try await MongoInboxStore(pool: resources.mongo).document(key)?["status"] == .string("processing"))
+            #expect(try await inbox.document(key)?["status"] == .string("processing"))
 
             #expect(try await events.sweepExpiredLeases(now: claimedAt.addingTimeInterval(31), limit: 10) == 1)
-            let swept = try #require(try await MongoInboxStore(pool: resources.mongo).document(key))
+            let swept = try #require(try await inbox.document(key))
             #expect(swept["status"] == .string("retry_scheduled"))
             #expect(swept["lease"] == nil)
             let entry = try #require(swept["history"]?.arrayValue?.last?.documentValue)

@@ -18,7 +18,13 @@ public struct Migration: Sendable, Equatable {
     public let checksum: String
     let collections: [BSONDocument]
     let indexes: [BSONDocument]
-    let droppedIndexes: [BSONDocument]
+    let droppedIndexes: [DroppedIndex]
+
+    /// An index the migration drops.
+    struct DroppedIndex: Sendable, Equatable {
+        let collection: String
+        let name: String
+    }
 }
 
 /// Why migrations could not be read or applied, naming the file.
@@ -107,9 +113,10 @@ public struct MigrationRunner: Sendable {
                 _ = try database.command(["createIndexes": .string(collection), "indexes": .array(specs)], operation: "create indexes on \(collection) (\(migration.id))")
             }
             for index in migration.droppedIndexes {
-                let collection = index["collection"]?.stringValue ?? "", name = index["name"]?.stringValue ?? ""
                 do {
-                    _ = try database.command(["dropIndexes": .string(collection), "index": .string(name)], operation: "drop index \(name) on \(collection) (\(migration.id))")
+                    _ = try database.command(
+                        ["dropIndexes": .string(index.collection), "index": .string(index.name)],
+                        operation: "drop index \(index.name) on \(index.collection) (\(migration.id))")
                 } catch let error as StoreError where error.serverCode == indexNotFound || error.serverCode == namespaceNotFound {
                     // Dropped already, by an earlier attempt or a concurrent runner.
                 }
@@ -167,9 +174,11 @@ public struct MigrationRunner: Sendable {
         for index in indexes where index["collection"]?.stringValue == nil || index["key"]?.documentValue == nil || index["name"]?.stringValue == nil {
             throw MigrationError(migration: id, reason: "every index needs collection, key and name")
         }
-        let droppedIndexes = document["dropIndexes"]?.arrayValue?.compactMap(\.documentValue) ?? []
-        for index in droppedIndexes where index["collection"]?.stringValue == nil || index["name"]?.stringValue == nil {
-            throw MigrationError(migration: id, reason: "every index to drop needs collection and name")
+        let droppedIndexes = try (document["dropIndexes"]?.arrayValue?.compactMap(\.documentValue) ?? []).map { index in
+            guard let collection = index["collection"]?.stringValue, let name = index["name"]?.stringValue else {
+                throw MigrationError(migration: id, reason: "every index to drop needs collection and name")
+            }
+            return Migration.DroppedIndex(collection: collection, name: name)
         }
         return Migration(
             id: id, number: number, description: document["description"]?.stringValue ?? "",
