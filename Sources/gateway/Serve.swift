@@ -47,7 +47,7 @@ struct Serve: AsyncParsableCommand {
                 let worker = GatewayRuntime.buildWorker(configuration: configuration, resources: resources, logger: logger)
                 services.append(worker.service)
                 routingClient = worker.routing
-                logger.notice("worker \(configuration.workerId) routing to \(configuration.routingURL), \(configuration.workerConcurrency) in flight")
+                logger.notice("worker \(configuration.workerId) routing to \(configuration.routingURL), \(configuration.workerConcurrency) calls at once, \(configuration.workerEventsInFlight) events in flight")
             }
             let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             defer { Task { [routingClient] in await routingClient?.shutdown() } }

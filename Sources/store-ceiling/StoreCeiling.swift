@@ -93,7 +93,7 @@ struct StoreCeiling: AsyncParsableCommand {
         let process = ProcessEvent(
             events: repository, shipments: MongoShipmentStore(pool: pool), routing: ImmediateRouting(), policy: ProcessingPolicy(),
             breaker: CircuitBreaker(failureThreshold: Int.max, coolDown: .seconds(1)), rateLimit: TokenBucket(ratePerSecond: 0),
-            workerId: "store-ceiling", leaseDuration: .seconds(60))
+            routingCalls: ConcurrencyLimit(concurrency), workerId: "store-ceiling", leaseDuration: .seconds(60))
         var processed = 0
         while processed < events.count {
             let reserved = try await repository.reserveDue(now: Date(), limit: 500)

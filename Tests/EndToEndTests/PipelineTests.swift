@@ -44,6 +44,18 @@ struct PipelineTests {
         }
     }
 
+    @Test func routingCallsInFlightNeverExceedTheWorkerConcurrency() async throws {
+        // The worker holds more events than that (their store work overlaps the calls), so the cap is reached.
+        try await withHarness(simulator: ["--latency-ms", "400"], configure: { $0.workerConcurrency = 4 }) { harness in
+            _ = try await harness.ingest(count: 40)
+            #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(60)))
+            #expect(try await harness.inbox.count(status: .processed) == 40)
+            let stats = try await harness.simulatorStats()
+            #expect(stats.calls == 40)
+            #expect(stats.peakConcurrency == 4, "peak concurrency \(stats.peakConcurrency) with GATEWAY_WORKER_CONCURRENCY 4")
+        }
+    }
+
     @Test func transientFailuresAreRetriedWithGrowingGapsUntilProcessed() async throws {
         // Few events, so that the store's queueing (it is the bottleneck here) stays well below the backoff.
         try await withHarness(simulator: ["--latency-ms", "20", "--failure-rate", "0.3", "--seed", "7"], configure: { configuration in

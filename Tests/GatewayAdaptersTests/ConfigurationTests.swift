@@ -14,6 +14,13 @@ struct ConfigurationTests {
         #expect(configuration.redisURL == "redis://127.0.0.1:6379/0")
         #expect(configuration.maxBodyBytes == 262_144)
         #expect(configuration.signatureToleranceSeconds == 300)
+        #expect(configuration.workerConcurrency == 256)
+        #expect(configuration.workerEventsInFlight == 320, "a quarter more events than routing calls")
+    }
+
+    @Test func aWorkerOfOneRoutingCallStillHoldsAnEventBeyondIt() throws {
+        let configuration = try GatewayConfiguration.load(environment: ["GATEWAY_WORKER_CONCURRENCY": "1"])
+        #expect(configuration.workerEventsInFlight == 2)
     }
 
     @Test func flagsOverrideTheEnvironment() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import GatewayTestSupport
+import Synchronization
 import Testing
 
 @Suite("Retry policy")
@@ -127,7 +128,7 @@ struct LifecycleRuleTests {
     }
 }
 
-@Suite("Pacing: circuit breaker and token bucket")
+@Suite("Pacing: circuit breaker, token bucket and concurrency limit")
 struct PacingTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -167,5 +168,45 @@ struct PacingTests {
         #expect(bucket.reserve(now: start) == .milliseconds(200))
         #expect(bucket.reserve(now: start + .seconds(1)) == .zero)
         #expect(TokenBucket(ratePerSecond: 0).reserve(now: start) == .zero)
+    }
+
+    @Test func theLimitHoldsCallersBeyondItsPlacesAndGetsEveryPlaceBack() async {
+        let limit = ConcurrencyLimit(3)
+        await limit.acquire()
+        #expect(limit.acquireAllFree() == 2)
+        #expect(limit.acquireAllFree() == 0)
+        limit.release(3)
+
+        let inside = Occupancy()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<12 {
+                group.addTask {
+                    await limit.withPlace {
+                        inside.enter()
+                        try? await Task.sleep(for: .milliseconds(30))
+                        inside.leave()
+                    }
+                }
+            }
+        }
+        let counts = inside.counts
+        #expect(counts.finished == 12)
+        #expect(counts.peak == 3, "peak \(counts.peak) with 3 places")
+        #expect(limit.acquireAllFree() == 3, "every place is given back")
+    }
+}
+
+/// Counts the callers inside a `ConcurrencyLimit`.
+private final class Occupancy: Sendable {
+    private let state = Mutex((now: 0, peak: 0, finished: 0))
+
+    var counts: (now: Int, peak: Int, finished: Int) { state.withLock { $0 } }
+
+    func enter() {
+        state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+    }
+
+    func leave() {
+        state.withLock { $0.now -= 1; $0.finished += 1 }
     }
 }

@@ -123,10 +123,10 @@ public enum GatewayRuntime {
             policy: ProcessingPolicy(retry: configuration.retry, parkWindow: configuration.parkWindow, parkInterval: configuration.parkInterval),
             breaker: CircuitBreaker(failureThreshold: configuration.circuitFailureThreshold, coolDown: configuration.circuitCooldown),
             rateLimit: TokenBucket(ratePerSecond: configuration.routingRateLimit),
-            workerId: configuration.workerId, leaseDuration: configuration.lease)
+            routingCalls: ConcurrencyLimit(configuration.workerConcurrency), workerId: configuration.workerId, leaseDuration: configuration.lease)
         let service = WorkerService(
             process: process, stream: eventStream(configuration, resources), consumer: configuration.workerId,
-            concurrency: configuration.workerConcurrency, claimIdle: configuration.streamClaimIdle, logger: logger)
+            eventsInFlight: configuration.workerEventsInFlight, claimIdle: configuration.streamClaimIdle, logger: logger)
         return (service, routing)
     }
 

@@ -117,6 +117,11 @@ public struct GatewayConfiguration: Sendable {
     public var relayBatchSize = 500
     public var relayRecoveryWindow: Duration = .seconds(300)
 
+    /// Events a worker process holds at once: its routing calls (`workerConcurrency`) and a quarter more,
+    /// whose claims, shipment reads and outcome writes run while the routing calls are held by others.
+    /// Without them every routing place would sit idle during its event's store work.
+    public var workerEventsInFlight: Int { workerConcurrency + max(1, workerConcurrency / 4) }
+
     /// `worker-{host}-{pid}`: unique per process, readable in leases.
     public static var defaultWorkerId: String {
         "worker-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"

@@ -12,6 +12,9 @@ public enum ProcessingResult: Sendable, Equatable {
 
 /// Handles one event end to end: claim, shipment lookup, paced routing call, lease-fenced outcome.
 ///
+/// Pacing: a rate-limit token is taken before the claim; a place among `routingCalls` is held for the
+/// routing call alone, so the store work before and after it never idles routing capacity.
+///
 /// Exactly-once effects: the claim is atomic, so one worker at a time holds an event; the routing call
 /// carries `Idempotency-Key: {source}:{eventId}` and the shipment update is conditional and idempotent,
 /// so an attempt repeated after a crash has no second effect.
@@ -22,6 +25,7 @@ public struct ProcessEvent: Sendable {
     private let policy: ProcessingPolicy
     private let breaker: CircuitBreaker
     private let rateLimit: TokenBucket
+    private let routingCalls: ConcurrencyLimit
     private let workerId: String
     private let leaseDuration: Duration
     private let clock: any TimeSource
@@ -30,7 +34,7 @@ public struct ProcessEvent: Sendable {
     /// Creates the use case.
     public init(
         events: any EventRepository, shipments: any ShipmentStore, routing: any RoutingService, policy: ProcessingPolicy,
-        breaker: CircuitBreaker, rateLimit: TokenBucket, workerId: String, leaseDuration: Duration,
+        breaker: CircuitBreaker, rateLimit: TokenBucket, routingCalls: ConcurrencyLimit, workerId: String, leaseDuration: Duration,
         clock: any TimeSource = SystemTimeSource(), random: any RandomSource = SystemRandomSource()
     ) {
         self.events = events
@@ -39,6 +43,7 @@ public struct ProcessEvent: Sendable {
         self.policy = policy
         self.breaker = breaker
         self.rateLimit = rateLimit
+        self.routingCalls = routingCalls
         self.workerId = workerId
         self.leaseDuration = leaseDuration
         self.clock = clock
@@ -64,9 +69,12 @@ public struct ProcessEvent: Sendable {
                 case .rejected(let until):
                     result = .circuitOpen(until: until)
                 case .proceed:
-                    let callStarted = ContinuousClock.now
-                    let answer = await routing.route(RoutingRequest(key: key, type: event.type, shipment: shipment, payload: event.payload))
-                    routingLatencyMs = Int(((ContinuousClock.now - callStarted).seconds * 1_000).rounded())
+                    let request = RoutingRequest(key: key, type: event.type, shipment: shipment, payload: event.payload)
+                    let (answer, latency) = await routingCalls.withPlace {
+                        let callStarted = ContinuousClock.now
+                        return (await routing.route(request), ContinuousClock.now - callStarted)
+                    }
+                    routingLatencyMs = Int((latency.seconds * 1_000).rounded())
                     switch answer {
                     case .success(let decision):
                         breaker.record(transientFailure: false, now: clock.now())
