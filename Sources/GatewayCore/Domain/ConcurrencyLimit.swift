@@ -8,6 +8,7 @@ import Synchronization
 public final class ConcurrencyLimit: Sendable {
     private struct State {
         var free: Int
+        /// Waiting callers in arrival order; those before `firstWaiter` were already resumed.
         var waiters: [CheckedContinuation<Void, Never>] = []
         var firstWaiter = 0
     }
@@ -51,8 +52,9 @@ public final class ConcurrencyLimit: Sendable {
             let woken = Array(state.waiters[state.firstWaiter..<state.firstWaiter + handedOver])
             state.firstWaiter += handedOver
             state.free += count - handedOver
-            if state.firstWaiter == state.waiters.count {
-                state.waiters.removeAll(keepingCapacity: true)
+            // Under steady load the queue never empties: drop the served prefix once it is half the array.
+            if state.firstWaiter * 2 >= state.waiters.count {
+                state.waiters.removeFirst(state.firstWaiter)
                 state.firstWaiter = 0
             }
             return woken
