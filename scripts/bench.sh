@@ -30,7 +30,7 @@ fresh_store() {  # a new SecantusDB and Redis per section: the store slows as it
   current_store="$dir/store-$1"
   scripts/services.sh start "$current_store" >/dev/null
   # shellcheck disable=SC1090
-  source "$dir/store-$1/env"
+  source "$current_store/env"
   "$bin/gateway" migrate >/dev/null
 }
 wait_http() { for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0; sleep 0.1; done; return 1; }
