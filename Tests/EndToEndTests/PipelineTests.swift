@@ -45,7 +45,7 @@ struct PipelineTests {
     }
 
     @Test func routingCallsInFlightNeverExceedTheWorkerConcurrency() async throws {
-        // The worker holds more events than that (their store work overlaps the calls), so the cap is reached.
+        // The worker holds a quarter more events than routing places: the calls must still stay within the cap, and fill it.
         try await withHarness(simulator: ["--latency-ms", "400"], configure: { $0.workerConcurrency = 4 }) { harness in
             _ = try await harness.ingest(count: 40)
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(60)))
