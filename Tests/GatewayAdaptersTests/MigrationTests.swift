@@ -95,5 +95,8 @@ struct MigrationTests {
         let unnamed = #expect(throws: MigrationError.self) { try runner.migrations() }
         #expect(unnamed?.migration == "0003_drop")
         #expect(unnamed?.reason == "every index to drop needs collection and name")
+        try #"{"dropIndexes": ["relayToken"]}"#.write(to: folder.appendingPathComponent("0003_drop.json"), atomically: true, encoding: .utf8)
+        let notObjects = #expect(throws: MigrationError.self) { try runner.migrations() }
+        #expect(notObjects?.reason == "dropIndexes must be a list of objects")
     }
 }

@@ -170,11 +170,11 @@ public struct MigrationRunner: Sendable {
         guard case .document(let document) = BSON(json) else {
             throw MigrationError(migration: id, reason: "the file must hold a JSON object")
         }
-        let indexes = document["indexes"]?.arrayValue?.compactMap(\.documentValue) ?? []
+        let indexes = try Self.objects("indexes", of: document, migration: id)
         for index in indexes where index["collection"]?.stringValue == nil || index["key"]?.documentValue == nil || index["name"]?.stringValue == nil {
             throw MigrationError(migration: id, reason: "every index needs collection, key and name")
         }
-        let droppedIndexes = try (document["dropIndexes"]?.arrayValue?.compactMap(\.documentValue) ?? []).map { index in
+        let droppedIndexes = try Self.objects("dropIndexes", of: document, migration: id).map { index in
             guard let collection = index["collection"]?.stringValue, let name = index["name"]?.stringValue else {
                 throw MigrationError(migration: id, reason: "every index to drop needs collection and name")
             }
@@ -183,8 +183,18 @@ public struct MigrationRunner: Sendable {
         return Migration(
             id: id, number: number, description: document["description"]?.stringValue ?? "",
             checksum: SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined(),
-            collections: document["collections"]?.arrayValue?.compactMap(\.documentValue) ?? [],
+            collections: try Self.objects("collections", of: document, migration: id),
             indexes: indexes, droppedIndexes: droppedIndexes)
+    }
+
+    /// The entries of the list `field`, which may be absent. Anything but a list of objects is refused rather than
+    /// skipped: a mistyped migration must not be recorded as applied without having done its work.
+    private static func objects(_ field: String, of document: BSONDocument, migration id: String) throws -> [BSONDocument] {
+        guard let value = document[field] else { return [] }
+        guard let entries = value.arrayValue, case let objects = entries.compactMap(\.documentValue), objects.count == entries.count else {
+            throw MigrationError(migration: id, reason: "\(field) must be a list of objects")
+        }
+        return objects
     }
 }
 
