@@ -4,42 +4,124 @@ public import GatewayCore
 /// The inbox's lifecycle writes: worker claims and outcomes, relay reservations, lease sweeps and dead letters.
 public struct MongoEventRepository: EventRepository, OutboxStore {
     private let pool: MongoConnectionPool
+    private let claims: Batcher<ClaimRequest, ClaimedEvent?>
 
     /// Creates the repository on a connection pool.
     public init(pool: MongoConnectionPool) {
         self.pool = pool
+        // A worker claims the events of one stream read at about the same moment: grouped, they cost the store
+        // three operations per batch instead of a read and a compare-and-set per event.
+        claims = Batcher(maxBatch: 100, maxSenders: 2) { requests in
+            try await pool.withDatabase("claim events") { database in
+                try Self.claim(requests, in: database.collection(Collections.events)).map { .success($0) }
+            }
+        }
     }
 
     // MARK: Worker
 
+    /// Claims the event, grouped with concurrent claims (see ``Batcher``).
     public func claim(_ key: EventKey, worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedEvent? {
-        try await pool.withDatabase("claim events") { database in
-            let events = database.collection(Collections.events)
+        try await claims.submit(ClaimRequest(key: key, lease: LeaseTerms(owner: worker, duration: leaseDuration), now: now))
+    }
+
+    /// One claim waiting for its batch.
+    private struct ClaimRequest: Sendable {
+        let key: EventKey
+        let lease: LeaseTerms
+        let now: Date
+    }
+
+    /// Who claims and for how long: one update writes the lease of every event claimed on the same terms.
+    private struct LeaseTerms: Hashable, Sendable {
+        let owner: String
+        let duration: Duration
+    }
+
+    /// Claims a batch of events; the result at each index answers the request at that index.
+    private static func claim(_ requests: [ClaimRequest], in events: MongoCollection) throws -> [ClaimedEvent?] {
+        var claimed = [ClaimedEvent?](repeating: nil, count: requests.count)
+        for (terms, indices) in Dictionary(grouping: requests.indices, by: { requests[$0].lease }) {
+            // The stream may announce an event twice (a republication): only the first request may get it.
+            var pending: [EventKey: Int] = [:]
+            for index in indices where pending[requests[index].key] == nil { pending[requests[index].key] = index }
             // A lost race re-reads: the winner may have left the event claimable again (e.g. the relay queued it).
-            for _ in 0..<3 {
-                guard let current = try events.findOne(MongoInboxStore.filter(key)), let fence = Fence(current) else { return nil }
-                guard let status = current["status"]?.stringValue.flatMap(EventStatus.init(rawValue:)),
-                    ClaimRule.isClaimable(status, availableAt: current["availableAt"]?.dateValue, leaseExpiresAt: current[path: "lease.expiresAt"]?.dateValue, now: now)
-                else { return nil }
-                let expiresAt = now.addingTimeInterval(leaseDuration.seconds)
-                let token = UUID().uuidString
-                let claimed = try events.updateOne(filter: fence.filter, update: [
-                    "$set": .document([
-                        "status": .string(EventStatus.processing.rawValue),
-                        "lease": .document(["owner": .string(worker), "expiresAt": .date(expiresAt), "token": .string(token)]),
-                        // The lease sweep finds expired leases through the {status, availableAt} index.
-                        "availableAt": .date(expiresAt),
-                        "claimedAt": .date(now),
-                        "updatedAt": .date(now),
-                    ]),
-                    "$inc": .document(["claims": .int32(1), "version": .int32(1)]),
-                ], acknowledgement: .redoable)
-                if claimed == 1 {
-                    return Self.claimedEvent(from: current, key: key, lease: Lease(owner: worker, expiresAt: expiresAt, recordId: fence.id, version: fence.version + 1, token: token))
-                }
+            for _ in 0..<3 where !pending.isEmpty {
+                let (won, lost) = try claimOnce(pending, of: requests, on: terms, in: events)
+                for (index, event) in won { claimed[index] = event }
+                pending = lost
             }
-            return nil
         }
+        return claimed
+    }
+
+    /// One round of claims: a read of the events' states, one conditional update per kind of claimable state,
+    /// and a read of the events this round's token now holds. Three operations whatever the number of events.
+    /// - Returns: the claimed events by request index, and the claimable events another writer changed in between.
+    private static func claimOnce(
+        _ pending: [EventKey: Int], of requests: [ClaimRequest], on terms: LeaseTerms, in events: MongoCollection
+    ) throws -> (won: [Int: ClaimedEvent], lost: [EventKey: Int]) {
+        var states: [EventKey: BSONDocument] = [:]
+        for (source, keys) in Dictionary(grouping: pending.keys, by: \.source) {
+            // Not `$or` over the keys: SecantusDB answers `$or` with a collection scan.
+            let found = try events.find(
+                ["source": .string(source), "eventId": .document(["$in": .array(keys.map { .string($0.eventId) })])],
+                options: ["projection": .document(["eventId": .int32(1), "status": .int32(1), "availableAt": .int32(1), "lease.expiresAt": .int32(1)])])
+            for state in found {
+                if let eventId = state["eventId"]?.stringValue { states[EventKey(source: source, eventId: eventId)] = state }
+            }
+        }
+        var keysById: [String: EventKey] = [:]
+        var alwaysClaimable: [BSON] = []
+        var claimableOnceDue: [BSON] = []
+        for (key, index) in pending {
+            guard let state = states[key], case .objectId(let id)? = state["_id"],
+                let status = state["status"]?.stringValue.flatMap(EventStatus.init(rawValue:)),
+                ClaimRule.isClaimable(status, availableAt: state["availableAt"]?.dateValue, leaseExpiresAt: state[path: "lease.expiresAt"]?.dateValue, now: requests[index].now)
+            else { continue }
+            keysById[id] = key
+            if status == .received || status == .queued { alwaysClaimable.append(.objectId(id)) } else { claimableOnceDue.append(.objectId(id)) }
+        }
+        guard !keysById.isEmpty else { return ([:], [:]) }
+
+        let now = pending.values.map { requests[$0].now }.max() ?? Date()
+        let expiresAt = now.addingTimeInterval(terms.duration.seconds)
+        let token = UUID().uuidString
+        let update: BSONDocument = [
+            "$set": .document([
+                "status": .string(EventStatus.processing.rawValue),
+                "lease": .document(["owner": .string(terms.owner), "expiresAt": .date(expiresAt), "token": .string(token)]),
+                // The lease sweep finds expired leases through the {status, availableAt} index.
+                "availableAt": .date(expiresAt),
+                "claimedAt": .date(now),
+                "updatedAt": .date(now),
+            ]),
+            "$inc": .document(["claims": .int32(1), "version": .int32(1)]),
+        ]
+        // Each filter repeats the claim rule for its states, so an event another writer changed since the read
+        // is claimed only if it is still claimable. A processing event's availableAt is its lease's expiry.
+        func statuses(_ list: [EventStatus]) -> BSON { .document(["$in": .array(list.map { .string($0.rawValue) })]) }
+        if !alwaysClaimable.isEmpty {
+            try events.updateMany(
+                filter: ["_id": .document(["$in": .array(alwaysClaimable)]), "status": statuses([.received, .queued])],
+                update: update, acknowledgement: .redoable)
+        }
+        if !claimableOnceDue.isEmpty {
+            try events.updateMany(
+                filter: [
+                    "_id": .document(["$in": .array(claimableOnceDue)]), "status": statuses([.retryScheduled, .parked, .processing]),
+                    "availableAt": .document(["$lte": .date(now)]),
+                ],
+                update: update, acknowledgement: .redoable)
+        }
+
+        var won: [Int: ClaimedEvent] = [:]
+        var lost = Dictionary(uniqueKeysWithValues: keysById.values.map { ($0, pending[$0]!) })
+        for document in try events.find(["_id": .document(["$in": .array(alwaysClaimable + claimableOnceDue)]), "lease.token": .string(token)]) {
+            guard let fence = Fence(document), let key = keysById[fence.id], let index = lost.removeValue(forKey: key) else { continue }
+            won[index] = claimedEvent(from: document, key: key, lease: Lease(owner: terms.owner, expiresAt: expiresAt, recordId: fence.id, version: fence.version, token: token))
+        }
+        return (won, lost)
     }
 
     public func record(_ transition: Transition, attempt: AttemptRecord, for event: ClaimedEvent, now: Date) async throws -> Bool {
@@ -222,12 +304,13 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         .document(["hub": .string(decision.hub), "routeCode": .string(decision.routeCode), "eta": .date(decision.eta), "decidedAt": .date(decidedAt)])
     }
 
+    /// The event as its claim left it.
     private static func claimedEvent(from document: BSONDocument, key: EventKey, lease: Lease) -> ClaimedEvent {
         let receivedAt = document["receivedAt"]?.dateValue ?? Date()
         return ClaimedEvent(
             key: key, type: document["type"]?.stringValue, shipmentId: document["shipmentId"]?.stringValue,
             occurredAt: document["occurredAt"]?.dateValue ?? receivedAt, receivedAt: receivedAt,
             payload: document["payload"].map(JSONValue.init) ?? .object([]), attempts: document["attempts"]?.intValue ?? 0,
-            claims: (document["claims"]?.intValue ?? 0) + 1, lease: lease)
+            claims: document["claims"]?.intValue ?? 1, lease: lease)
     }
 }

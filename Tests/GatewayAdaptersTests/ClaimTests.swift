@@ -1,0 +1,92 @@
+import Foundation
+import GatewayAdapters
+import GatewayCore
+import GatewayTestSupport
+import Testing
+
+/// Concurrent claims are grouped into batches with one update per kind of claimable state; these pin the
+/// claim rule and the one-holder guarantee to what the store does with such batches.
+@Suite("Grouped claims against the real store")
+struct ClaimTests {
+    private let lease = Duration.seconds(30)
+
+    /// A whole second after now, so that the store's millisecond dates compare as written.
+    private var start: Date { Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 1).rounded(.down)) }
+
+    private func store(_ eventIds: [String], in resources: GatewayResources) async throws -> [EventKey] {
+        let inbox = MongoInboxStore(pool: resources.mongo)
+        let keys = eventIds.map { EventKey(source: Fixtures.source, eventId: $0) }
+        for key in keys { _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date())) }
+        return keys
+    }
+
+    /// Claims every key at once from `repository`, so that the claims share batches; nil where not claimed.
+    private func claimAtOnce(_ keys: [EventKey], from repository: MongoEventRepository, worker: String, now: Date) async throws -> [ClaimedEvent?] {
+        try await withThrowingTaskGroup(of: (Int, ClaimedEvent?).self) { group in
+            for (index, key) in keys.enumerated() {
+                group.addTask { (index, try await repository.claim(key, worker: worker, leaseDuration: lease, now: now)) }
+            }
+            var claimed = [ClaimedEvent?](repeating: nil, count: keys.count)
+            for try await (index, event) in group { claimed[index] = event }
+            return claimed
+        }
+    }
+
+    @Test func twoWorkersClaimingTheSameEventsAtOnceGetEachEventOnce() async throws {
+        try await TestServices.withMigratedDatabase("claims") { resources in
+            let keys = try await store((1...40).map { "contested-\($0)" }, in: resources)
+            let now = start
+            // Worker a's stream also announced every event twice, as a republication does.
+            async let byA = claimAtOnce(keys + keys, from: MongoEventRepository(pool: resources.mongo), worker: "worker-a", now: now)
+            async let byB = claimAtOnce(keys, from: MongoEventRepository(pool: resources.mongo), worker: "worker-b", now: now)
+            let claimed = try await (byA + byB).compactMap { $0 }
+
+            #expect(claimed.count == keys.count)
+            #expect(Set(claimed.map(\.key)) == Set(keys))
+            let inbox = MongoInboxStore(pool: resources.mongo)
+            for event in claimed {
+                let stored = try #require(try await inbox.document(event.key))
+                #expect(stored["status"] == .string("processing"))
+                #expect(stored[path: "lease.owner"]?.stringValue == event.lease.owner)
+                #expect(stored[path: "lease.token"]?.stringValue == event.lease.token)
+                #expect(stored["version"]?.intValue == event.lease.version)
+                #expect(event.claims == 1)
+            }
+        }
+    }
+
+    @Test func aBatchClaimsOnlyTheEventsTheClaimRuleAllows() async throws {
+        try await TestServices.withMigratedDatabase("claims") { resources in
+            let events = MongoEventRepository(pool: resources.mongo)
+            let keys = try await store(["received", "retry-due", "retry-later", "lease-held", "lease-expired", "processed"], in: resources)
+            let (received, retryDue, retryLater, leaseHeld, leaseExpired, processed) = (keys[0], keys[1], keys[2], keys[3], keys[4], keys[5])
+            let t0 = start
+            let later = t0.addingTimeInterval(60)
+            func claimed(_ key: EventKey, for duration: Duration = .seconds(30)) async throws -> ClaimedEvent {
+                try #require(try await events.claim(key, worker: "worker-a", leaseDuration: duration, now: t0))
+            }
+            func record(_ transition: Transition, for event: ClaimedEvent) async throws {
+                let attempt = AttemptRecord(attempt: 1, startedAt: t0, finishedAt: t0, outcome: .retry, error: nil, routingLatencyMs: 1)
+                #expect(try await events.record(transition, attempt: attempt, for: event, now: t0))
+            }
+            try await record(.retry(at: later.addingTimeInterval(-1), error: "timeout", spendsAttempt: true), for: claimed(retryDue))
+            try await record(.retry(at: later.addingTimeInterval(1), error: "timeout", spendsAttempt: true), for: claimed(retryLater))
+            _ = try await claimed(leaseHeld, for: .seconds(120))
+            _ = try await claimed(leaseExpired, for: .seconds(30))
+            try await record(.complete(RoutingDecision(hub: "AMS-1", routeCode: "R1", eta: t0)), for: claimed(processed))
+
+            let missing = EventKey(source: Fixtures.source, eventId: "never-stored")
+            let results = try await claimAtOnce(keys + [missing], from: MongoEventRepository(pool: resources.mongo), worker: "worker-b", now: later)
+            let byKey = Dictionary(uniqueKeysWithValues: zip(keys + [missing], results).compactMap { key, event in event.map { (key, $0) } })
+
+            #expect(Set(byKey.keys) == [received, retryDue, leaseExpired])
+            #expect(byKey[retryDue]?.attempts == 1)
+            #expect(byKey[leaseExpired]?.claims == 2)
+            #expect(byKey[received]?.lease.expiresAt == later.addingTimeInterval(30))
+            let inbox = MongoInboxStore(pool: resources.mongo)
+            #expect(try await inbox.document(retryLater)?["status"] == .string("retry_scheduled"))
+            #expect(try await inbox.document(leaseHeld)?[path: "lease.owner"] == .string("worker-a"))
+            #expect(try await inbox.document(processed)?["status"] == .string("processed"))
+        }
+    }
+}
