@@ -20,8 +20,13 @@ struct Fence {
     }
 
     var filter: BSONDocument {
+        ["_id": .objectId(id), "version": Self.condition(version)]
+    }
+
+    /// The filter condition of a document at `version`.
+    static func condition(_ version: Int) -> BSON {
         // A document written by another system may have no version yet; `null` matches the missing field.
-        ["_id": .objectId(id), "version": version == 0 ? .document(["$in": .array([.int32(0), .null])]) : .int64(Int64(version))]
+        version == 0 ? .document(["$in": .array([.int32(0), .null])]) : .int64(Int64(version))
     }
 }
 

@@ -4,41 +4,51 @@ public import GatewayCore
 /// The `shipments` collection: the context workers send to the routing service.
 public struct MongoShipmentStore: ShipmentStore {
     private let pool: MongoConnectionPool
+    private let reads: Batcher<String, Shipment?>
 
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
         self.pool = pool
+        // Claims come in batches, so their shipment reads arrive together: one `$in` read serves them all.
+        reads = Batcher(maxBatch: 100, maxSenders: 2) { shipmentIds in
+            let documents = try await pool.withDatabase("find shipments") { database in
+                try database.collection(Collections.shipments).find(["shipmentId": .document(["$in": .array(Set(shipmentIds).map(BSON.string))])])
+            }
+            let shipments = Dictionary(documents.map(Self.shipment(from:)).map { ($0.shipmentId, $0) }) { first, _ in first }
+            return shipmentIds.map { .success(shipments[$0]) }
+        }
     }
 
+    /// The shipment, read together with concurrent reads (see ``Batcher``).
     public func shipment(_ shipmentId: String) async throws -> Shipment? {
-        let document = try await pool.withDatabase("find shipments") { database in
-            try database.collection(Collections.shipments).findOne(["shipmentId": .string(shipmentId)])
-        }
-        return document.map(Self.shipment(from:))
+        try await reads.submit(shipmentId)
     }
 
     /// Applies the decision when ``Shipment/accepts(eventOccurredAt:)`` allows it, as a compare-and-set on
-    /// the shipment's version (retried after a concurrent update, which may have made this event stale).
-    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipmentId: String, from event: EventKey, occurredAt: Date) async throws -> Bool {
+    /// the shipment's version: first the version read for the routing call, then, after a concurrent update
+    /// (which may have made this event stale), the version read again.
+    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, from event: EventKey, occurredAt: Date) async throws -> Bool {
         var set: BSONDocument = [
             "lastEventAt": .date(occurredAt),
             "lastEventId": .string(event.description),
             "route": MongoEventRepository.document(decision, decidedAt: Date()),
         ]
         if let status { set.append("status", .string(status)) }
-        return try await pool.withDatabase("update shipments") { [set] database in
+        // Redoable: should a store crash take it back, it takes the event's later outcome with it, and the
+        // event is processed again and repeats this update.
+        let update: BSONDocument = ["$set": .document(set), "$inc": .document(["version": .int32(1)])]
+        return try await pool.withDatabase("update shipments") { [update] database in
             let shipments = database.collection(Collections.shipments)
+            var current = shipment
             for _ in 0..<5 {
-                guard let current = try shipments.findOne(["shipmentId": .string(shipmentId)]), let fence = Fence(current) else { return false }
-                guard Self.shipment(from: current).accepts(eventOccurredAt: occurredAt) else { return false }
-                // Redoable: should a store crash take it back, it takes the event's later outcome with it, and
-                // the event is processed again and repeats this update.
-                let update: BSONDocument = ["$set": .document(set), "$inc": .document(["version": .int32(1)])]
-                if try shipments.updateOne(filter: fence.filter, update: update, acknowledgement: .redoable) == 1 {
-                    return true
-                }
+                guard current.accepts(eventOccurredAt: occurredAt) else { return false }
+                // `shipmentId` first: SecantusDB starts from its unique index and checks the version on that document.
+                let filter: BSONDocument = ["shipmentId": .string(current.shipmentId), "version": Fence.condition(current.version)]
+                if try shipments.updateOne(filter: filter, update: update, acknowledgement: .redoable) == 1 { return true }
+                guard let latest = try shipments.findOne(["shipmentId": .string(current.shipmentId)]) else { return false }
+                current = Self.shipment(from: latest)
             }
-            throw StoreError(.failed, operation: "update shipments", message: "\(shipmentId) kept changing under five attempts")
+            throw StoreError(.failed, operation: "update shipments", message: "\(shipment.shipmentId) kept changing under five attempts")
         }
     }
 
@@ -88,6 +98,6 @@ public struct MongoShipmentStore: ShipmentStore {
             destination: Shipment.Destination(
                 city: document[path: "destination.city"]?.stringValue ?? "", country: document[path: "destination.country"]?.stringValue ?? "",
                 postalCode: document[path: "destination.postalCode"]?.stringValue ?? ""),
-            lastEventAt: document["lastEventAt"]?.dateValue)
+            lastEventAt: document["lastEventAt"]?.dateValue, version: document["version"]?.intValue ?? 0)
     }
 }

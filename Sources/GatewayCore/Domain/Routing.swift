@@ -9,6 +9,8 @@ public struct Shipment: Sendable, Equatable, Codable {
     public var destination: Destination
     /// When the newest event applied to this shipment occurred; older events do not overwrite it.
     public var lastEventAt: Date?
+    /// The store's revision of the shipment as read: applying a routing decision is a compare-and-set on it.
+    public var version: Int
 
     /// Where the shipment goes.
     public struct Destination: Sendable, Equatable, Codable {
@@ -29,13 +31,14 @@ public struct Shipment: Sendable, Equatable, Codable {
         lastEventAt.map { $0 <= occurredAt } ?? true
     }
 
-    public init(shipmentId: String, orderId: String, merchantId: String, status: String, destination: Destination, lastEventAt: Date? = nil) {
+    public init(shipmentId: String, orderId: String, merchantId: String, status: String, destination: Destination, lastEventAt: Date? = nil, version: Int = 0) {
         self.shipmentId = shipmentId
         self.orderId = orderId
         self.merchantId = merchantId
         self.status = status
         self.destination = destination
         self.lastEventAt = lastEventAt
+        self.version = version
     }
 }
 

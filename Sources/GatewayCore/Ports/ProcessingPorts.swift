@@ -21,9 +21,10 @@ public protocol ShipmentStore: Sendable {
     func shipment(_ shipmentId: String) async throws -> Shipment?
 
     /// Stores the routing decision and the event's status on the shipment, unless a newer event already did.
+    /// - Parameter shipment: the shipment as read for the routing call; should it have changed since, it is read again.
     /// - Returns: false when the shipment's `lastEventAt` is newer than `occurredAt` (nothing written).
     /// - Throws: ``StoreError``.
-    func applyRouting(_ decision: RoutingDecision, status: String?, to shipmentId: String, from event: EventKey, occurredAt: Date) async throws -> Bool
+    func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, from event: EventKey, occurredAt: Date) async throws -> Bool
 }
 
 /// The external routing service.

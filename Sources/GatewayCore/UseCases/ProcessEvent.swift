@@ -60,6 +60,7 @@ public struct ProcessEvent: Sendable {
             return .skipped
         }
         var routingLatencyMs: Int?
+        var routedShipment: Shipment?
         let result: AttemptResult
         if event.claims > policy.maxClaims {
             result = .abandoned
@@ -75,6 +76,7 @@ public struct ProcessEvent: Sendable {
                         return (await routing.route(request), ContinuousClock.now - callStarted)
                     }
                     routingLatencyMs = Int((latency.seconds * 1_000).rounded())
+                    routedShipment = shipment
                     switch answer {
                     case .success(let decision):
                         breaker.record(transientFailure: false, now: clock.now())
@@ -93,11 +95,11 @@ public struct ProcessEvent: Sendable {
 
         let now = clock.now()
         let transition = policy.decide(result, for: event, now: now, random: random)
-        if case .complete(let decision) = transition, let shipmentId = event.shipmentId {
+        if case .complete(let decision) = transition, let routedShipment {
             // Before the event is marked processed: if the worker dies in between, the retry repeats an
             // idempotent update rather than losing it.
             _ = try await shipments.applyRouting(
-                decision, status: event.payload["status"]?.stringValue, to: shipmentId, from: key, occurredAt: event.occurredAt)
+                decision, status: event.payload["status"]?.stringValue, to: routedShipment, from: key, occurredAt: event.occurredAt)
         }
         let record = AttemptRecord(
             attempt: event.attempts + (transition.spendsAttempt ? 1 : 0), startedAt: startedAt, finishedAt: now,

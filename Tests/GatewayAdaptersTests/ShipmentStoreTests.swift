@@ -1,0 +1,51 @@
+import Foundation
+import GatewayAdapters
+import GatewayCore
+import GatewayTestSupport
+import Testing
+
+/// Shipment reads are grouped and a routing decision is applied as a compare-and-set on the version read
+/// for the routing call; these pin both to what the store does.
+@Suite("The shipment store against the real store")
+struct ShipmentStoreTests {
+    @Test func concurrentReadsEachGetTheirOwnShipment() async throws {
+        try await TestServices.withMigratedDatabase("shipments") { resources in
+            let store = MongoShipmentStore(pool: resources.mongo)
+            _ = try await store.seed(count: 30)
+            let ids = (1...30).map(MongoShipmentStore.seededId) + ["SHP-999999", MongoShipmentStore.seededId(7)]
+            let read = try await withThrowingTaskGroup(of: (String, Shipment?).self) { group in
+                for id in ids { group.addTask { (id, try await store.shipment(id)) } }
+                return try await group.reduce(into: [(String, Shipment?)]()) { $0.append($1) }
+            }
+            #expect(read.count == ids.count)
+            for (id, shipment) in read {
+                #expect(shipment?.shipmentId == (id == "SHP-999999" ? nil : id))
+            }
+        }
+    }
+
+    @Test func aDecisionAppliedOverAStaleReadIsCheckedAgainstTheShipmentAsItIsNow() async throws {
+        try await TestServices.withMigratedDatabase("shipments") { resources in
+            let store = MongoShipmentStore(pool: resources.mongo)
+            _ = try await store.seed(count: 1)
+            let id = MongoShipmentStore.seededId(1)
+            let readBeforeRouting = try #require(try await store.shipment(id))
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            func apply(_ eventId: String, occurredAt: Date, over shipment: Shipment) async throws -> Bool {
+                try await store.applyRouting(
+                    RoutingDecision(hub: eventId, routeCode: "R", eta: occurredAt), status: eventId, to: shipment,
+                    from: EventKey(source: Fixtures.source, eventId: eventId), occurredAt: occurredAt)
+            }
+
+            #expect(try await apply("first", occurredAt: t0.addingTimeInterval(10), over: readBeforeRouting))
+            // Both read the shipment before "first" was applied: one is newer than it, one older.
+            #expect(try await apply("newer", occurredAt: t0.addingTimeInterval(20), over: readBeforeRouting))
+            #expect(try await apply("older", occurredAt: t0.addingTimeInterval(15), over: readBeforeRouting) == false)
+
+            let stored = try #require(try await store.shipment(id))
+            #expect(stored.status == "newer")
+            #expect(stored.lastEventAt == t0.addingTimeInterval(20))
+            #expect(stored.version == 2)
+        }
+    }
+}
