@@ -1,5 +1,5 @@
 import Foundation
-import GatewayAdapters
+@testable import GatewayAdapters
 import GatewayCore
 import GatewayTestSupport
 import Testing
@@ -46,6 +46,21 @@ struct ShipmentStoreTests {
             #expect(stored.status == "newer")
             #expect(stored.lastEventAt == t0.addingTimeInterval(20))
             #expect(stored.version == 2)
+        }
+    }
+
+    @Test func aShipmentWrittenWithoutAVersionIsUpdated() async throws {
+        try await TestServices.withMigratedDatabase("shipments") { resources in
+            let store = MongoShipmentStore(pool: resources.mongo)
+            _ = try await resources.mongo.withDatabase("insert shipments") { database in
+                try database.collection(Collections.shipments).insertOne(["shipmentId": .string("EXT-1"), "status": .string("created")])
+            }
+            let read = try #require(try await store.shipment("EXT-1"))
+            let decision = RoutingDecision(hub: "AMS-1", routeCode: "R", eta: Date())
+            let key = EventKey(source: Fixtures.source, eventId: "external")
+            #expect(try await store.applyRouting(decision, status: "in_transit", to: read, from: key, occurredAt: Date()))
+            #expect(try await store.shipment("EXT-1")?.version == 1)
+            #expect(try await store.shipment("EXT-1")?.status == "in_transit")
         }
     }
 }
