@@ -1,9 +1,10 @@
 import Synchronization
 
-/// Groups concurrent requests of one kind into batches, each sent to the store in one round trip.
+/// Groups concurrent requests of one kind into batches, each sent to the store in a fixed number of round
+/// trips, whatever its size.
 ///
 /// A request that arrives while the store is busy waits for the next batch instead of for its own round
-/// trip, so concurrent callers share round trips (and journal flushes) exactly when the store is the
+/// trips, so concurrent callers share round trips (and journal flushes) exactly when the store is the
 /// bottleneck. There is no timer: at low load a batch holds one request and adds no delay. Each request
 /// still gets its own answer.
 final class Batcher<Request: Sendable, Response: Sendable>: Sendable {

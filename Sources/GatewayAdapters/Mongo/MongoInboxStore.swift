@@ -16,8 +16,8 @@ public struct MongoInboxStore: InboxStore {
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
         self.pool = pool
-        // Two batches in flight: one fills while the other is written. SecantusDB takes ~270 journalled single
-        // inserts/s but thousands of rows/s in batches, so ingest outruns the store's single-insert limit.
+        // SecantusDB takes ~270 journalled single inserts/s but thousands of rows/s in batches, so grouped, ingest
+        // outruns the store's single-insert limit.
         inserts = Batcher(maxBatch: 128, maxSenders: 2) { documents in
             let failures = try await pool.withDatabase("insert events") { database in
                 try database.collection(Collections.events).insertMany(documents)
