@@ -101,6 +101,33 @@ final class MongoCollection {
         return (result["matchedCount"]?.intValue ?? 0) + (result["upsertedCount"]?.intValue ?? 0)
     }
 
+    /// Sends one unordered `update` command of single-document statements.
+    /// - Returns: how many statements matched in all (the server reports no more than the sum), and the error
+    ///   of each statement that failed, by index.
+    func updateEach(
+        _ statements: [(filter: BSONDocument, update: BSONDocument)], acknowledgement: WriteAcknowledgement = .durable
+    ) throws -> (matched: Int, failures: [Int: StoreError]) {
+        let command: BSONDocument = [
+            "update": .string(name),
+            "updates": .array(statements.map { .document(["q": .document($0.filter), "u": .document($0.update), "multi": .bool(false)]) }),
+            "ordered": .bool(false),
+        ]
+        var options: BSONDocument = [:]
+        if acknowledgement == .redoable, let redoableWriteConcern { options.append("writeConcern", .document(redoableWriteConcern)) }
+        let commandBuffer = try BSONBuffer(command)
+        let optionsBuffer = try BSONBuffer(options)
+        let reply = AlignedScratch()
+        var error = bson_error_t()
+        let succeeded = commandBuffer.withPointer { commandPointer in
+            optionsBuffer.withPointer { mongoc_collection_write_command_with_opts(pointer, commandPointer, $0, reply.pointer, &error) }
+        }
+        defer { bson_destroy(reply.pointer) }
+        let result = BSONDocument(decoding: reply.pointer)
+        let failures = Self.writeErrors(in: result, operation: "update \(name)")
+        guard succeeded || !failures.isEmpty else { throw StoreError(mongoc: error, operation: "update \(name)") }
+        return (result["n"]?.intValue ?? 0, failures)
+    }
+
     /// Finds documents matching `filter`, with optional `sort`, `limit` and `projection` options.
     func find(_ filter: BSONDocument, options: BSONDocument = [:]) throws -> [BSONDocument] {
         let filterBuffer = try BSONBuffer(filter)
@@ -152,14 +179,18 @@ final class MongoCollection {
         }
         defer { bson_destroy(reply.pointer) }
         if succeeded { return [:] }
-        let writeErrors = BSONDocument(decoding: reply.pointer)["writeErrors"]?.arrayValue ?? []
-        guard !writeErrors.isEmpty else { throw StoreError(mongoc: error, operation: "insertMany \(name)") }
+        let failures = Self.writeErrors(in: BSONDocument(decoding: reply.pointer), operation: "insertMany \(name)")
+        guard !failures.isEmpty else { throw StoreError(mongoc: error, operation: "insertMany \(name)") }
+        return failures
+    }
+
+    /// The per-statement errors of a write command's reply, by statement index.
+    private static func writeErrors(in reply: BSONDocument, operation: String) -> [Int: StoreError] {
         var failures: [Int: StoreError] = [:]
-        for case .document(let writeError) in writeErrors {
+        for case .document(let writeError) in reply["writeErrors"]?.arrayValue ?? [] {
             guard let index = writeError["index"]?.intValue else { continue }
             failures[index] = StoreError(
-                serverCode: writeError["code"]?.intValue ?? 0, message: writeError["errmsg"]?.stringValue ?? "",
-                operation: "insertMany \(name)")
+                serverCode: writeError["code"]?.intValue ?? 0, message: writeError["errmsg"]?.stringValue ?? "", operation: operation)
         }
         return failures
     }

@@ -5,6 +5,7 @@ public import GatewayCore
 public struct MongoEventRepository: EventRepository, OutboxStore {
     private let pool: MongoConnectionPool
     private let claims: Batcher<ClaimRequest, ClaimedEvent?>
+    private let outcomes: Batcher<OutcomeWrite, Bool>
 
     /// Creates the repository on a connection pool.
     public init(pool: MongoConnectionPool) {
@@ -15,6 +16,10 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             try await pool.withDatabase("claim events") { database in
                 try Self.claim(requests, in: database.collection(Collections.events)).map { .success($0) }
             }
+        }
+        // Their routing calls end at about the same moments too: one `update` command writes a group of outcomes.
+        outcomes = Batcher(maxBatch: 100, maxSenders: 2) { writes in
+            try await pool.withDatabase("record outcomes") { database in try Self.record(writes, in: database) }
         }
     }
 
@@ -144,19 +149,50 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         let update: BSONDocument = [
             "$set": .document(set),
             "$unset": .document(["lease": .string("")]),
-            "$push": .document(["history": Self.document(attempt)]),
+            "$push": .document(["history": Self.document(attempt, leaseToken: event.lease.token)]),
             "$inc": .document(increments),
         ]
         let fence = Fence(id: event.lease.recordId, version: event.lease.version)
         var filter = fence.filter
         filter.append("lease.token", .string(event.lease.token))
-        return try await pool.withDatabase("record outcome") { [update, filter] database in
-            let events = database.collection(Collections.events)
-            guard try events.updateOne(filter: filter, update: update, acknowledgement: .redoable) == 1 else { return false }
-            if transition.status == .dead, let stored = try events.findOne(["_id": .objectId(fence.id)]) {
-                try Self.writeDeadLetter(for: stored, in: database)
+        return try await outcomes.submit(
+            OutcomeWrite(recordId: fence.id, filter: filter, update: update, leaseToken: event.lease.token, isDead: transition.status == .dead))
+    }
+
+    /// One outcome write waiting for its batch.
+    private struct OutcomeWrite: Sendable {
+        let recordId: String
+        let filter: BSONDocument
+        let update: BSONDocument
+        let leaseToken: String
+        let isDead: Bool
+    }
+
+    /// Writes a batch of outcomes with one `update` command; each result says whether its write landed (false:
+    /// the lease was lost), or why it failed.
+    private static func record(_ writes: [OutcomeWrite], in database: MongoDatabase) throws -> [Result<Bool, any Error>] {
+        let events = database.collection(Collections.events)
+        let (matched, failures) = try events.updateEach(writes.map { ($0.filter, $0.update) }, acknowledgement: .redoable)
+        var landed = writes.indices.map { failures[$0] == nil }
+        if matched < landed.filter({ $0 }).count {
+            // The reply counts matches, not which statements matched: a write landed if the history entry it pushed,
+            // the only one carrying its lease's token, is there.
+            let ids = writes.map { BSON.objectId($0.recordId) }
+            var tokens: [String: Set<String>] = [:]
+            for document in try events.find(["_id": .document(["$in": .array(ids)])], options: ["projection": .document(["history": .int32(1)])]) {
+                guard case .objectId(let id)? = document["_id"] else { continue }
+                tokens[id] = Set((document["history"]?.arrayValue ?? []).compactMap { $0.documentValue?["leaseToken"]?.stringValue })
             }
-            return true
+            landed = writes.indices.map { failures[$0] == nil && tokens[writes[$0].recordId]?.contains(writes[$0].leaseToken) == true }
+        }
+        return writes.indices.map { index in
+            if let failure = failures[index] { return .failure(failure) }
+            guard landed[index], writes[index].isDead else { return .success(landed[index]) }
+            // Should this fail, the relay's dead-letter reconciliation writes it later (deadLetterPending).
+            return Result {
+                if let stored = try events.findOne(["_id": .objectId(writes[index].recordId)]) { try writeDeadLetter(for: stored, in: database) }
+                return true
+            }
         }
     }
 
@@ -288,8 +324,10 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         }
     }
 
-    static func document(_ record: AttemptRecord) -> BSON {
-        .document([
+    /// A `history` entry; `leaseToken` is the token of the claim a worker's attempt ran under, absent from the
+    /// entries of the lease sweep.
+    static func document(_ record: AttemptRecord, leaseToken: String? = nil) -> BSON {
+        var entry: BSONDocument = [
             "attempt": .int32(Int32(record.attempt)),
             "startedAt": .date(record.startedAt),
             "finishedAt": .date(record.finishedAt),
@@ -297,7 +335,9 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             "error": record.error.map(BSON.string) ?? .null,
             "routingLatencyMs": record.routingLatencyMs.map { .int32(Int32($0)) } ?? .null,
             "nextAttemptAt": record.nextAttemptAt.map(BSON.date) ?? .null,
-        ])
+        ]
+        if let leaseToken { entry.append("leaseToken", .string(leaseToken)) }
+        return .document(entry)
     }
 
     static func document(_ decision: RoutingDecision, decidedAt: Date) -> BSON {

@@ -4,10 +4,11 @@ import GatewayCore
 import GatewayTestSupport
 import Testing
 
-/// Concurrent claims are grouped into batches with one update per kind of claimable state; these pin the
-/// claim rule and the one-holder guarantee to what the store does with such batches.
-@Suite("Grouped claims against the real store")
-struct ClaimTests {
+/// Concurrent claims are grouped into batches with one update per kind of claimable state, and concurrent
+/// outcomes into one `update` command; these pin the claim rule, the one-holder guarantee and the lease fence
+/// to what the store does with such batches.
+@Suite("Grouped claims and outcomes against the real store")
+struct GroupedWritesTests {
     private let lease = Duration.seconds(30)
 
     /// A whole second after now, so that the store's millisecond dates compare as written.
@@ -87,6 +88,51 @@ struct ClaimTests {
             #expect(try await inbox.document(retryLater)?["status"] == .string("retry_scheduled"))
             #expect(try await inbox.document(leaseHeld)?[path: "lease.owner"] == .string("worker-a"))
             #expect(try await inbox.document(processed)?["status"] == .string("processed"))
+        }
+    }
+
+    @Test func outcomesWrittenTogetherLandOnlyUnderTheLeaseTheyWereClaimedWith() async throws {
+        try await TestServices.withMigratedDatabase("outcomes") { resources in
+            let keys = try await store((1...12).map { "outcome-\($0)" }, in: resources)
+            let events = MongoEventRepository(pool: resources.mongo)
+            let t0 = start
+            let claimedByA = try await claimAtOnce(keys, from: events, worker: "worker-a", now: t0).map { try #require($0) }
+            // Worker a stalled past its lease on the last four: worker b took them over.
+            let takenOver = Array(claimedByA.suffix(4))
+            let afterExpiry = t0.addingTimeInterval(31)
+            #expect(try await claimAtOnce(takenOver.map(\.key), from: events, worker: "worker-b", now: afterExpiry).allSatisfy { $0 != nil })
+
+            let decision = RoutingDecision(hub: "AMS-1", routeCode: "R1", eta: t0)
+            let landed = try await withThrowingTaskGroup(of: (EventKey, Bool).self) { group in
+                for (index, event) in claimedByA.enumerated() {
+                    // The first event is dead-lettered, to show a grouped dead outcome still writes its dead letter.
+                    let transition: Transition = index == 0 ? .deadLetter(.permanent, error: "routing service answered 422", spendsAttempt: true) : .complete(decision)
+                    let attempt = AttemptRecord(attempt: 1, startedAt: t0, finishedAt: afterExpiry, outcome: index == 0 ? .dead : .processed, error: nil, routingLatencyMs: 2_000)
+                    group.addTask { (event.key, try await events.record(transition, attempt: attempt, for: event, now: afterExpiry)) }
+                }
+                return try await group.reduce(into: [EventKey: Bool]()) { $0[$1.0] = $1.1 }
+            }
+
+            let lost = Set(takenOver.map(\.key))
+            #expect(landed.count == keys.count)
+            #expect(Set(landed.filter { !$0.value }.keys) == lost)
+            let inbox = MongoInboxStore(pool: resources.mongo)
+            for event in claimedByA {
+                let stored = try #require(try await inbox.document(event.key))
+                if lost.contains(event.key) {
+                    #expect(stored["status"] == .string("processing"))
+                    #expect(stored[path: "lease.owner"] == .string("worker-b"))
+                    #expect(stored["history"]?.arrayValue?.isEmpty == true)
+                } else {
+                    #expect(stored["lease"] == nil)
+                    #expect(stored["history"]?.arrayValue?.last?.documentValue?["leaseToken"] == .string(event.lease.token))
+                }
+            }
+            #expect(try await inbox.document(claimedByA[0].key)?["status"] == .string("dead"))
+            #expect(try await inbox.document(claimedByA[1].key)?["status"] == .string("processed"))
+            let deadLetters = try await MongoAuditQueries(pool: resources.mongo).deadLetters()
+            #expect(deadLetters.map { $0["eventId"] } == [.string(claimedByA[0].key.eventId)])
+            #expect(deadLetters.first?["failureClass"] == .string("permanent"))
         }
     }
 }
