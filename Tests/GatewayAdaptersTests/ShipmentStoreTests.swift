@@ -49,6 +49,34 @@ struct ShipmentStoreTests {
         }
     }
 
+    @Test func decisionsAppliedTogetherToOneShipmentLeaveTheNewestEventsState() async throws {
+        try await TestServices.withMigratedDatabase("shipments") { resources in
+            let store = MongoShipmentStore(pool: resources.mongo)
+            _ = try await store.seed(count: 1)
+            let id = MongoShipmentStore.seededId(1)
+            let readBeforeRouting = try #require(try await store.shipment(id))
+            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+            // Twelve events of one shipment, routed together over the same read, finishing in no particular order.
+            let applied = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                for second in [7, 2, 11, 0, 5, 9, 1, 10, 3, 8, 4, 6] {
+                    group.addTask {
+                        let occurredAt = t0.addingTimeInterval(Double(second))
+                        return (second, try await store.applyRouting(
+                            RoutingDecision(hub: "hub-\(second)", routeCode: "R", eta: occurredAt), status: "status-\(second)", to: readBeforeRouting,
+                            from: EventKey(source: Fixtures.source, eventId: "event-\(second)"), occurredAt: occurredAt))
+                    }
+                }
+                return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+            }
+
+            #expect(applied[11] == true)
+            let stored = try #require(try await store.shipment(id))
+            #expect(stored.status == "status-11")
+            #expect(stored.lastEventAt == t0.addingTimeInterval(11))
+            #expect(stored.version == applied.values.filter { $0 }.count)
+        }
+    }
+
     @Test func aShipmentWrittenWithoutAVersionIsUpdated() async throws {
         try await TestServices.withMigratedDatabase("shipments") { resources in
             let store = MongoShipmentStore(pool: resources.mongo)

@@ -5,6 +5,7 @@ public import GatewayCore
 public struct MongoShipmentStore: ShipmentStore {
     private let pool: MongoConnectionPool
     private let reads: Batcher<String, Shipment?>
+    private let routingUpdates: Batcher<RoutingUpdate, Bool>
 
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
@@ -17,6 +18,10 @@ public struct MongoShipmentStore: ShipmentStore {
             let shipments = Dictionary(documents.map(Self.shipment(from:)).map { ($0.shipmentId, $0) }) { first, _ in first }
             return shipmentIds.map { .success(shipments[$0]) }
         }
+        // And their routing calls end together: one `update` command applies a group of decisions.
+        routingUpdates = Batcher(maxBatch: 100, maxSenders: 2) { updates in
+            try await pool.withDatabase("update shipments") { database in try Self.apply(updates, in: database.collection(Collections.shipments)) }
+        }
     }
 
     /// The shipment, read together with concurrent reads (see ``Batcher``).
@@ -25,9 +30,10 @@ public struct MongoShipmentStore: ShipmentStore {
     }
 
     /// Applies the decision when ``Shipment/accepts(eventOccurredAt:)`` allows it, as a compare-and-set on
-    /// the shipment's version: first the version read for the routing call, then, after a concurrent update
-    /// (which may have made this event stale), the version read again.
+    /// the shipment's version: first the version read for the routing call (grouped with concurrent updates),
+    /// then, after a concurrent update (which may have made this event stale), the version read again.
     public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, from event: EventKey, occurredAt: Date) async throws -> Bool {
+        guard shipment.accepts(eventOccurredAt: occurredAt) else { return false }
         var set: BSONDocument = [
             "lastEventAt": .date(occurredAt),
             "lastEventId": .string(event.description),
@@ -37,18 +43,50 @@ public struct MongoShipmentStore: ShipmentStore {
         // Redoable: should a store crash take it back, it takes the event's later outcome with it, and the
         // event is processed again and repeats this update.
         let update: BSONDocument = ["$set": .document(set), "$inc": .document(["version": .int32(1)])]
-        return try await pool.withDatabase("update shipments") { [update] database in
-            let shipments = database.collection(Collections.shipments)
-            var current = shipment
-            for _ in 0..<5 {
-                guard current.accepts(eventOccurredAt: occurredAt) else { return false }
-                // `shipmentId` first: SecantusDB starts from its unique index and checks the version on that document.
-                let filter: BSONDocument = ["shipmentId": .string(current.shipmentId), "version": Fence.condition(current.version)]
-                if try shipments.updateOne(filter: filter, update: update, acknowledgement: .redoable) == 1 { return true }
-                guard let latest = try shipments.findOne(["shipmentId": .string(current.shipmentId)]) else { return false }
-                current = Self.shipment(from: latest)
+        return try await routingUpdates.submit(RoutingUpdate(shipment: shipment, eventId: event.description, occurredAt: occurredAt, update: update))
+    }
+
+    /// One routing decision waiting for its batch.
+    private struct RoutingUpdate: Sendable {
+        /// The shipment as read for the routing call.
+        let shipment: Shipment
+        /// The event's `{source}:{eventId}`, which the update writes as the shipment's `lastEventId`.
+        let eventId: String
+        let occurredAt: Date
+        let update: BSONDocument
+    }
+
+    /// Applies a batch of decisions with one `update` command of compare-and-sets on the versions read; those that
+    /// met a concurrent update are applied one by one after reading the shipment again.
+    private static func apply(_ updates: [RoutingUpdate], in shipments: MongoCollection) throws -> [Result<Bool, any Error>] {
+        // `shipmentId` first: SecantusDB starts from its unique index and checks the version on that document.
+        func compareAndSet(_ update: RoutingUpdate, over shipment: Shipment) -> (filter: BSONDocument, update: BSONDocument) {
+            (["shipmentId": .string(shipment.shipmentId), "version": Fence.condition(shipment.version)], update.update)
+        }
+        let (matched, failures) = try shipments.updateEach(updates.map { compareAndSet($0, over: $0.shipment) }, acknowledgement: .redoable)
+        var landed = updates.indices.map { failures[$0] == nil }
+        if matched < landed.filter({ $0 }).count {
+            // The reply counts matches, not which statements matched: an update landed if its event is now the
+            // shipment's last. Two events of one shipment in a batch read the same version, so one of them is not.
+            let ids = Set(updates.map(\.shipment.shipmentId)).map(BSON.string)
+            let lastEvents = try shipments.find(["shipmentId": .document(["$in": .array(ids)])], options: ["projection": .document(["shipmentId": .int32(1), "lastEventId": .int32(1)])])
+                .reduce(into: [String: String]()) { $0[$1["shipmentId"]?.stringValue ?? ""] = $1["lastEventId"]?.stringValue }
+            landed = updates.indices.map { failures[$0] == nil && lastEvents[updates[$0].shipment.shipmentId] == updates[$0].eventId }
+        }
+        return updates.indices.map { index in
+            if let failure = failures[index] { return .failure(failure) }
+            if landed[index] { return .success(true) }
+            return Result {
+                let update = updates[index]
+                for _ in 0..<5 {
+                    guard let latest = try shipments.findOne(["shipmentId": .string(update.shipment.shipmentId)]) else { return false }
+                    let current = Self.shipment(from: latest)
+                    guard current.accepts(eventOccurredAt: update.occurredAt) else { return false }
+                    let (filter, change) = compareAndSet(update, over: current)
+                    if try shipments.updateOne(filter: filter, update: change, acknowledgement: .redoable) == 1 { return true }
+                }
+                throw StoreError(.failed, operation: "update shipments", message: "\(update.shipment.shipmentId) kept changing under five attempts")
             }
-            throw StoreError(.failed, operation: "update shipments", message: "\(shipment.shipmentId) kept changing under five attempts")
         }
     }
 
