@@ -20,7 +20,8 @@ def verdict(ok):
 single100, single1000 = load("ceiling-single-100.json"), load("ceiling-single-1000.json")
 single1, batch = load("ceiling-single-1.json"), load("ceiling-batch-100.json")
 pipeline_ceiling = load("ceiling-pipeline.json")
-c100, c1000, openloop = load("ingest-100.json"), load("ingest-1000.json"), load("ingest-open.json")
+c100, c1000 = load("ingest-100.json"), load("ingest-1000.json")
+open_runs = sorted((run for run in map(load, (f"ingest-open-{n}.json" for n in (1, 2, 3))) if run), key=lambda run: run["p99Ms"])
 rejected, cpu = load("rejected.json"), load("cpu.json")
 pipeline, extra, sim = load("pipeline.json"), load("pipeline-extra.json"), load("pipeline-routing-sim.json")
 bound, bound_extra = load("pipeline-routing-bound.json"), load("pipeline-routing-bound-extra.json")
@@ -57,8 +58,11 @@ for label, r, limit in [("closed loop, 100 connections", c100, single100), ("clo
         w(f"| {label} | {r['throughput']:.0f} | {r['p50Ms']:.1f} | {r['p99Ms']:.1f} | single inserts {limit['rowsPerSecond']:.0f} rows/s, "
           f"p99 {limit['p99Ms']:.1f} ms (batched {batch['rowsPerSecond']:.0f} rows/s) | ≥ 95 % of the single-insert rate "
           f"({ratio * 100:.0f} %), p99 ≤ raw p99 + 5 ms | {verdict(ok)} |")
-if openloop:
-    w(f"| open loop at {openloop['throughput']:.0f} req/s (half the 100-connection single-insert ceiling), on a store and api of its own | {openloop['throughput']:.0f} | "
+if open_runs:
+    openloop = open_runs[len(open_runs) // 2]
+    runs_text = ", ".join(f"p99 {run['p99Ms']:.1f} ms" for run in open_runs)
+    w(f"| open loop at {openloop['throughput']:.0f} req/s (half the 100-connection single-insert ceiling), each run on a store and api of "
+      f"its own: the median of {len(open_runs)} runs by p99 ({runs_text}) | {openloop['throughput']:.0f} | "
       f"{openloop['p50Ms']:.1f} | {openloop['p99Ms']:.1f} | | p99 ≤ 15 ms (seed: < 150 ms) | {verdict(openloop['p99Ms'] <= 15)} |")
 w("")
 if cpu and rejected:
