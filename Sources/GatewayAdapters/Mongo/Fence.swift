@@ -1,10 +1,11 @@
 /// The compare-and-set condition of a conditional write: this document, at this version.
 ///
-/// Every conditional write of the stores filters on `_id` first. SecantusDB answers such a filter from the `_id`
-/// index and checks the other conditions on that one document, but scans the collection for a filter it cannot
-/// start from an index (160 ms at 5,000 events). So the claim rules are checked in Swift on the document just
-/// read, and the version makes the write a compare-and-set: a concurrent change makes it match nothing
-/// instead of overwriting.
+/// Every conditional write of the stores filters on a unique key first: `_id`, or a shipment's `shipmentId`
+/// (with ``condition(_:)``). SecantusDB answers such a filter from that index and checks the other conditions
+/// on that one document, but scans the collection for a filter it cannot start from an index (160 ms at 5,000
+/// events). So the rules are checked in Swift on the document read, and the version makes the write a
+/// compare-and-set: a concurrent change makes it match nothing instead of overwriting. (Grouped claims start
+/// from `_id: {$in: …}` and repeat the claim rule instead; see `MongoEventRepository.claimOnce`.)
 struct Fence {
     let id: String
     let version: Int
