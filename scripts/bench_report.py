@@ -148,7 +148,7 @@ w("SecantusDB, the MongoDB-compatible server used locally, is single-threaded Py
   "of the relay's indexes into `{status, availableAt}` (five indexes, from eight): the same measurement rose from 34 to "
   "39–41 events/s. Grouping the workers' claims, shipment reads, shipment updates and outcomes (see Grouped writes in "
   "docs/architecture.md) cut the store's operations per event about tenfold but raised the ceiling only from about 46 "
-  "to about 58 events/s: SecantusDB spends its time per document updated, four per event. The 90 % target at the "
+  "to 55–58 events/s: SecantusDB spends its time per document updated, four per event. The 90 % target at the "
   "default cap therefore needs a real mongod (`docker-compose.yml`), which cannot run on this machine.")
 w("")
 w("A rejected delivery is answered on the event loop by `IngestRejectionHandler`, which sits in front of Hummingbird's "
