@@ -8,6 +8,24 @@ import Testing
 /// for the routing call; these pin both to what the store does.
 @Suite("The shipment store against the real store")
 struct ShipmentStoreTests {
+    private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    /// Runs `body` on a store holding one seeded shipment, with that shipment as read before any routing call.
+    private func withOneShipment(_ body: (MongoShipmentStore, Shipment) async throws -> Void) async throws {
+        try await TestServices.withMigratedDatabase("shipments") { resources in
+            let store = MongoShipmentStore(pool: resources.mongo)
+            _ = try await store.seed(count: 1)
+            try await body(store, try #require(try await store.shipment(MongoShipmentStore.seededId(1))))
+        }
+    }
+
+    /// Applies the routing decision of event `eventId`, which writes `status` (by default the event's id).
+    private func apply(_ eventId: String, status: String? = nil, occurredAt: Date, over shipment: Shipment, in store: MongoShipmentStore) async throws -> Bool {
+        try await store.applyRouting(
+            RoutingDecision(hub: "AMS-1", routeCode: "R", eta: occurredAt), status: status ?? eventId, to: shipment,
+            from: EventKey(source: Fixtures.source, eventId: eventId), occurredAt: occurredAt)
+    }
+
     @Test func concurrentReadsEachGetTheirOwnShipment() async throws {
         try await TestServices.withMigratedDatabase("shipments") { resources in
             let store = MongoShipmentStore(pool: resources.mongo)
@@ -25,24 +43,13 @@ struct ShipmentStoreTests {
     }
 
     @Test func aDecisionAppliedOverAStaleReadIsCheckedAgainstTheShipmentAsItIsNow() async throws {
-        try await TestServices.withMigratedDatabase("shipments") { resources in
-            let store = MongoShipmentStore(pool: resources.mongo)
-            _ = try await store.seed(count: 1)
-            let id = MongoShipmentStore.seededId(1)
-            let readBeforeRouting = try #require(try await store.shipment(id))
-            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-            func apply(_ eventId: String, occurredAt: Date, over shipment: Shipment) async throws -> Bool {
-                try await store.applyRouting(
-                    RoutingDecision(hub: eventId, routeCode: "R", eta: occurredAt), status: eventId, to: shipment,
-                    from: EventKey(source: Fixtures.source, eventId: eventId), occurredAt: occurredAt)
-            }
-
-            #expect(try await apply("first", occurredAt: t0.addingTimeInterval(10), over: readBeforeRouting))
+        try await withOneShipment { store, readBeforeRouting in
+            #expect(try await apply("first", occurredAt: t0.addingTimeInterval(10), over: readBeforeRouting, in: store))
             // Both read the shipment before "first" was applied: one is newer than it, one older.
-            #expect(try await apply("newer", occurredAt: t0.addingTimeInterval(20), over: readBeforeRouting))
-            #expect(try await apply("older", occurredAt: t0.addingTimeInterval(15), over: readBeforeRouting) == false)
+            #expect(try await apply("newer", occurredAt: t0.addingTimeInterval(20), over: readBeforeRouting, in: store))
+            #expect(try await apply("older", occurredAt: t0.addingTimeInterval(15), over: readBeforeRouting, in: store) == false)
 
-            let stored = try #require(try await store.shipment(id))
+            let stored = try #require(try await store.shipment(readBeforeRouting.shipmentId))
             #expect(stored.status == "newer")
             #expect(stored.lastEventAt == t0.addingTimeInterval(20))
             #expect(stored.version == 2)
@@ -50,27 +57,20 @@ struct ShipmentStoreTests {
     }
 
     @Test func decisionsAppliedTogetherToOneShipmentLeaveTheNewestEventsState() async throws {
-        try await TestServices.withMigratedDatabase("shipments") { resources in
-            let store = MongoShipmentStore(pool: resources.mongo)
-            _ = try await store.seed(count: 1)
-            let id = MongoShipmentStore.seededId(1)
-            let readBeforeRouting = try #require(try await store.shipment(id))
-            let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        try await withOneShipment { store, readBeforeRouting in
             // Twelve events of one shipment, routed together over the same read, finishing in no particular order.
             let applied = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
                 for second in [7, 2, 11, 0, 5, 9, 1, 10, 3, 8, 4, 6] {
                     group.addTask {
                         let occurredAt = t0.addingTimeInterval(Double(second))
-                        return (second, try await store.applyRouting(
-                            RoutingDecision(hub: "hub-\(second)", routeCode: "R", eta: occurredAt), status: "status-\(second)", to: readBeforeRouting,
-                            from: EventKey(source: Fixtures.source, eventId: "event-\(second)"), occurredAt: occurredAt))
+                        return (second, try await apply("event-\(second)", status: "status-\(second)", occurredAt: occurredAt, over: readBeforeRouting, in: store))
                     }
                 }
                 return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
             }
 
             #expect(applied[11] == true)
-            let stored = try #require(try await store.shipment(id))
+            let stored = try #require(try await store.shipment(readBeforeRouting.shipmentId))
             #expect(stored.status == "status-11")
             #expect(stored.lastEventAt == t0.addingTimeInterval(11))
             #expect(stored.version == applied.values.filter { $0 }.count)

@@ -14,12 +14,12 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         // three operations per batch instead of a read and a compare-and-set per event.
         claims = Batcher(maxBatch: 100, maxSenders: 2) { requests in
             try await pool.withDatabase("claim events") { database in
-                try Self.claim(requests, in: database.collection(Collections.events)).map { .success($0) }
+                try Self.claimGroup(requests, in: database.collection(Collections.events)).map { .success($0) }
             }
         }
         // Their routing calls end at about the same moments too: one `update` command writes a group of outcomes.
         outcomes = Batcher(maxBatch: 100, maxSenders: 2) { writes in
-            try await pool.withDatabase("record outcomes") { database in try Self.record(writes, in: database) }
+            try await pool.withDatabase("record outcomes") { database in try Self.recordGroup(writes, in: database) }
         }
     }
 
@@ -44,7 +44,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
     }
 
     /// Claims a batch of events; the result at each index answers the request at that index.
-    private static func claim(_ requests: [ClaimRequest], in events: MongoCollection) throws -> [ClaimedEvent?] {
+    private static func claimGroup(_ requests: [ClaimRequest], in events: MongoCollection) throws -> [ClaimedEvent?] {
         var claimed = [ClaimedEvent?](repeating: nil, count: requests.count)
         for (terms, indices) in Dictionary(grouping: requests.indices, by: { requests[$0].lease }) {
             // The stream may announce an event twice (a republication): only the first request may get it.
@@ -170,7 +170,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
 
     /// Writes a batch of outcomes with one `update` command; each result says whether its write landed (false:
     /// the lease was lost), or why it failed.
-    private static func record(_ writes: [OutcomeWrite], in database: MongoDatabase) throws -> [Result<Bool, any Error>] {
+    private static func recordGroup(_ writes: [OutcomeWrite], in database: MongoDatabase) throws -> [Result<Bool, any Error>] {
         let events = database.collection(Collections.events)
         let (matched, failures) = try events.updateEach(writes.map { ($0.filter, $0.update) }, acknowledgement: .redoable)
         var landed = writes.indices.map { failures[$0] == nil }

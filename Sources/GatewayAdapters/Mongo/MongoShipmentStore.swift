@@ -20,7 +20,7 @@ public struct MongoShipmentStore: ShipmentStore {
         }
         // And their routing calls end together: one `update` command applies a group of decisions.
         routingUpdates = Batcher(maxBatch: 100, maxSenders: 2) { updates in
-            try await pool.withDatabase("update shipments") { database in try Self.apply(updates, in: database.collection(Collections.shipments)) }
+            try await pool.withDatabase("update shipments") { database in try Self.applyGroup(updates, in: database.collection(Collections.shipments)) }
         }
     }
 
@@ -58,7 +58,7 @@ public struct MongoShipmentStore: ShipmentStore {
 
     /// Applies a batch of decisions with one `update` command of compare-and-sets on the versions read; those that
     /// met a concurrent update are applied one by one after reading the shipment again.
-    private static func apply(_ updates: [RoutingUpdate], in shipments: MongoCollection) throws -> [Result<Bool, any Error>] {
+    private static func applyGroup(_ updates: [RoutingUpdate], in shipments: MongoCollection) throws -> [Result<Bool, any Error>] {
         // `shipmentId` first: SecantusDB starts from its unique index and checks the version on that document.
         func compareAndSet(_ update: RoutingUpdate, over shipment: Shipment) -> (filter: BSONDocument, update: BSONDocument) {
             (["shipmentId": .string(shipment.shipmentId), "version": Fence.condition(shipment.version)], update.update)
