@@ -105,10 +105,10 @@ kill "$api"; wait "$api" 2>/dev/null || true
 
 echo "== ingest, open loop"
 # A store and api of its own: after the closed-loop runs the store is still absorbing their 15,000 rows (and the
-# writes that outlived their deadline), which is not the steady state that an open-loop latency describes. Three
+# writes that outlived their deadline), which is not the steady state that an open-loop latency describes. Five
 # runs, each on a fresh store: one run's p99 is a handful of requests, and this machine's moments vary.
 half=$(python3 -c "import json; print(max(1, round(json.load(open('$results/ceiling-single-100.json'))['rowsPerSecond'] / 2)))")
-for run in 1 2 3; do
+for run in 1 2 3 4 5; do
   fresh_store "ingest-open-$run"
   api_port=$(port)
   start_gateway api "$api_port" "ingest-open-$run"; api=$last_pid
@@ -138,12 +138,17 @@ run_pipeline() {  # name, worker concurrency, burst: api, relay and worker on a 
   start_gateway relay "$(port)" "$name-relay"; local relay=$last_pid
   start_gateway worker "$(port)" "$name-worker"; local worker=$last_pid
   wait_http "$api_port"
+  local store_pid store_cpu_before
+  store_pid=$(cat "$current_store/secantus.pid")
+  store_cpu_before=$(cpu_seconds "$store_pid")
   started=$(date +%s.%N)
   loadgen --url "http://127.0.0.1:$api_port" --source bench-pipeline --requests "$burst" --concurrency 200 --retry-unavailable 10 --wait --wait-timeout 1800 \
     --mongo-url "$GATEWAY_MONGO_URL" --simulator-url "http://127.0.0.1:$routing_port" --json "$results/$name.json" || true
   finished=$(date +%s.%N)
   curl -s "http://127.0.0.1:$routing_port/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("perKey"); print(json.dumps(d))' >"$results/$name-routing-sim.json"
-  python3 -c "import json; json.dump({'burst': $burst, 'concurrency': $concurrency, 'drainSeconds': $finished - $started, 'apiMb': $(peak_rss_mb "$api"), 'relayMb': $(peak_rss_mb "$relay"), 'workerMb': $(peak_rss_mb "$worker")}, open('$results/$name-extra.json','w'))"
+  # The store's CPU over the drain, in cores: SecantusDB runs its commands on one Python thread, so about one core
+  # busy means the store, not the pipeline, set the pace.
+  python3 -c "import json; json.dump({'burst': $burst, 'concurrency': $concurrency, 'drainSeconds': $finished - $started, 'storeCores': ($(cpu_seconds "$store_pid") - $store_cpu_before) / ($finished - $started), 'apiMb': $(peak_rss_mb "$api"), 'relayMb': $(peak_rss_mb "$relay"), 'workerMb': $(peak_rss_mb "$worker")}, open('$results/$name-extra.json','w'))"
   kill "$api" "$relay" "$worker" "$sim" 2>/dev/null || true
   wait "$api" "$relay" "$worker" "$sim" 2>/dev/null || true
   unset GATEWAY_WORKER_CONCURRENCY
