@@ -17,6 +17,11 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
+def store_saturated(run):
+    """SecantusDB runs commands on one Python thread: a core busy over the whole drain is all it has."""
+    return run.get("storeCores", 0) >= 0.9
+
+
 single100, single1000 = load("ceiling-single-100.json"), load("ceiling-single-1000.json")
 single1, batch = load("ceiling-single-1.json"), load("ceiling-batch-100.json")
 pipeline_ceiling = load("ceiling-pipeline.json")
@@ -98,12 +103,10 @@ if pipeline and extra:
     w(f"| {extra['burst']} events sent as one burst, then drained | {extra['drainSeconds']:.0f} s from first request to every event terminal | nothing lost | "
       f"{verdict(pipeline.get('lost', 1) == 0 and pipeline.get('doubledEffects', 1) == 0)} |")
     store_cores = extra.get("storeCores", 0)
-    # SecantusDB runs commands on one Python thread: a core busy over the whole drain is its limit.
-    store_bound = store_cores >= 0.9
     bound_cap = bound_extra["concurrency"] if bound_extra else None
     rate_verdict = (verdict(True) if rate >= 0.9 * limit else
                     f"bound by the store (next rows); the target is judged with the cap at {bound_cap}, last row"
-                    if store_bound and bound_cap else verdict(False))
+                    if store_saturated(extra) and bound_cap else verdict(False))
     w(f"| events/s through the pipeline | {rate:.1f} | in-flight cap / routing latency = {extra['concurrency']} / 2 s = {limit:.0f}/s; target ≥ 90 % | {rate_verdict} |")
     w(f"| the store's CPU over the drain | {store_cores * 100:.0f} % of a core | SecantusDB runs commands on one Python thread: "
       "about 100 % is all it has | |")
@@ -141,7 +144,7 @@ if pipeline_ceiling and extra and extra["drainSeconds"]:
     share = extra["burst"] / extra["drainSeconds"] / pipeline_ceiling["rowsPerSecond"]
     share_text = (f" At the default cap the pipeline reached {share * 100:.0f} % of that ceiling while the store's process was "
                   f"busy {extra.get('storeCores', 0) * 100:.0f} % of a core over the whole drain"
-                  + (": the store had nothing left. " if extra.get("storeCores", 0) >= 0.9 else ". ") +
+                  + (": the store had nothing left. " if store_saturated(extra) else ". ") +
                   "The ceiling tool does the same writes in larger groups, without the relay's polls, Redis or the load "
                   "generator's progress queries; sampled every 5 s (3,000- and 5,000-event bursts), the routing calls run at "
                   "the ceiling once the deliveries are stored and at about half of it while the store also takes them.")
