@@ -1,7 +1,7 @@
 import Synchronization
 
-/// Groups concurrent requests of one kind into batches, each sent to the store in a fixed number of round
-/// trips, whatever its size.
+/// Groups concurrent requests of one kind into batches, each sent to the store in a few round trips, however
+/// many requests it holds.
 ///
 /// A request that arrives while the store is busy waits for the next batch instead of for its own round
 /// trips, so concurrent callers share round trips (and journal flushes) exactly when the store is the

@@ -101,12 +101,30 @@ final class MongoCollection {
         return (result["matchedCount"]?.intValue ?? 0) + (result["upsertedCount"]?.intValue ?? 0)
     }
 
+    /// What one unordered `update` command of single-document statements did.
+    struct EachUpdateResult {
+        /// Statements sent.
+        let count: Int
+        /// Statements that matched, in all: the server reports no more than the sum.
+        let matched: Int
+        /// The error of each statement that failed, by index.
+        let failures: [Int: StoreError]
+
+        /// Whether each statement landed. The reply counts matches, not which statements matched: when fewer
+        /// matched than did not fail, `confirm` reads the documents back once and tells, by index, whose write
+        /// is there.
+        func landed(confirm: () throws -> (Int) -> Bool) rethrows -> [Bool] {
+            let sent = (0..<count).map { failures[$0] == nil }
+            guard matched < sent.filter({ $0 }).count else { return sent }
+            let isThere = try confirm()
+            return sent.indices.map { sent[$0] && isThere($0) }
+        }
+    }
+
     /// Sends one unordered `update` command of single-document statements.
-    /// - Returns: how many statements matched in all (the server reports no more than the sum), and the error
-    ///   of each statement that failed, by index.
     func updateEach(
         _ statements: [(filter: BSONDocument, update: BSONDocument)], acknowledgement: WriteAcknowledgement = .durable
-    ) throws -> (matched: Int, failures: [Int: StoreError]) {
+    ) throws -> EachUpdateResult {
         let command: BSONDocument = [
             "update": .string(name),
             "updates": .array(statements.map { .document(["q": .document($0.filter), "u": .document($0.update), "multi": .bool(false)]) }),
@@ -125,7 +143,7 @@ final class MongoCollection {
         let result = BSONDocument(decoding: reply.pointer)
         let failures = Self.writeErrors(in: result, operation: "update \(name)")
         guard succeeded || !failures.isEmpty else { throw StoreError(mongoc: error, operation: "update \(name)") }
-        return (result["n"]?.intValue ?? 0, failures)
+        return EachUpdateResult(count: statements.count, matched: result["n"]?.intValue ?? 0, failures: failures)
     }
 
     /// Finds documents matching `filter`, with optional `sort`, `limit` and `projection` options.

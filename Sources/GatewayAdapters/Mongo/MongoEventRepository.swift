@@ -172,21 +172,19 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
     /// the lease was lost), or why it failed.
     private static func recordGroup(_ writes: [OutcomeWrite], in database: MongoDatabase) throws -> [Result<Bool, any Error>] {
         let events = database.collection(Collections.events)
-        let (matched, failures) = try events.updateEach(writes.map { ($0.filter, $0.update) }, acknowledgement: .redoable)
-        var landed = writes.indices.map { failures[$0] == nil }
-        if matched < landed.filter({ $0 }).count {
-            // The reply counts matches, not which statements matched: a write landed if the history entry it pushed,
-            // the only one carrying its lease's token, is there.
+        let result = try events.updateEach(writes.map { ($0.filter, $0.update) }, acknowledgement: .redoable)
+        let landed = try result.landed {
+            // A write landed if the history entry it pushed, the only one carrying its lease's token, is there.
             let ids = writes.map { BSON.objectId($0.recordId) }
             var tokens: [String: Set<String>] = [:]
             for document in try events.find(["_id": .document(["$in": .array(ids)])], options: ["projection": .document(["history": .int32(1)])]) {
                 guard case .objectId(let id)? = document["_id"] else { continue }
                 tokens[id] = Set((document["history"]?.arrayValue ?? []).compactMap { $0.documentValue?["leaseToken"]?.stringValue })
             }
-            landed = writes.indices.map { failures[$0] == nil && tokens[writes[$0].recordId]?.contains(writes[$0].leaseToken) == true }
+            return { tokens[writes[$0].recordId]?.contains(writes[$0].leaseToken) == true }
         }
         return writes.indices.map { index in
-            if let failure = failures[index] { return .failure(failure) }
+            if let failure = result.failures[index] { return .failure(failure) }
             guard landed[index], writes[index].isDead else { return .success(landed[index]) }
             // Should this fail, the relay's dead-letter reconciliation writes it later (deadLetterPending).
             return Result {

@@ -63,18 +63,17 @@ public struct MongoShipmentStore: ShipmentStore {
         func compareAndSet(_ update: RoutingUpdate, over shipment: Shipment) -> (filter: BSONDocument, update: BSONDocument) {
             (["shipmentId": .string(shipment.shipmentId), "version": Fence.condition(shipment.version)], update.update)
         }
-        let (matched, failures) = try shipments.updateEach(updates.map { compareAndSet($0, over: $0.shipment) }, acknowledgement: .redoable)
-        var landed = updates.indices.map { failures[$0] == nil }
-        if matched < landed.filter({ $0 }).count {
-            // The reply counts matches, not which statements matched: an update landed if its event is now the
-            // shipment's last. Two events of one shipment in a batch read the same version, so one of them is not.
+        let result = try shipments.updateEach(updates.map { compareAndSet($0, over: $0.shipment) }, acknowledgement: .redoable)
+        let landed = try result.landed {
+            // An update landed if its event is now the shipment's last. Two events of one shipment in a batch read
+            // the same version, so one of them is not.
             let ids = Set(updates.map(\.shipment.shipmentId)).map(BSON.string)
             let lastEvents = try shipments.find(["shipmentId": .document(["$in": .array(ids)])], options: ["projection": .document(["shipmentId": .int32(1), "lastEventId": .int32(1)])])
                 .reduce(into: [String: String]()) { $0[$1["shipmentId"]?.stringValue ?? ""] = $1["lastEventId"]?.stringValue }
-            landed = updates.indices.map { failures[$0] == nil && lastEvents[updates[$0].shipment.shipmentId] == updates[$0].eventId }
+            return { lastEvents[updates[$0].shipment.shipmentId] == updates[$0].eventId }
         }
         return updates.indices.map { index in
-            if let failure = failures[index] { return .failure(failure) }
+            if let failure = result.failures[index] { return .failure(failure) }
             if landed[index] { return .success(true) }
             return Result {
                 let update = updates[index]
