@@ -51,7 +51,7 @@ struct GroupedWritesTests {
                 #expect(stored[path: "lease.owner"]?.stringValue == event.lease.owner)
                 #expect(stored[path: "lease.token"]?.stringValue == event.lease.token)
                 #expect(stored["version"]?.intValue == event.lease.version)
-                #expect(event.claims == 1)
+                #expect(event.claimsWithoutOutcome == 0)
             }
         }
     }
@@ -82,7 +82,7 @@ struct GroupedWritesTests {
 
             #expect(Set(byKey.keys) == [received, retryDue, leaseExpired])
             #expect(byKey[retryDue]?.attempts == 1)
-            #expect(byKey[leaseExpired]?.claims == 2)
+            #expect(byKey[leaseExpired]?.claimsWithoutOutcome == 1)
             #expect(byKey[received]?.lease.expiresAt == later.addingTimeInterval(30))
             let inbox = MongoInboxStore(pool: resources.mongo)
             #expect(try await inbox.document(retryLater)?["status"] == .string("retry_scheduled"))
@@ -133,6 +133,36 @@ struct GroupedWritesTests {
             let deadLetters = try await MongoAuditQueries(pool: resources.mongo).deadLetters()
             #expect(deadLetters.map { $0["eventId"] } == [.string(claimedByA[0].key.eventId)])
             #expect(deadLetters.first?["failureClass"] == .string("permanent"))
+        }
+    }
+
+    /// Parking and breaker deferrals end in an outcome every time: however often they repeat, they must never make
+    /// an event look abandoned. Only a claim whose worker vanished (its lease swept) counts.
+    @Test func onlyClaimsEndingWithoutAnOutcomeCountTowardsAbandonment() async throws {
+        try await TestServices.withMigratedDatabase("deferrals") { resources in
+            let events = MongoEventRepository(pool: resources.mongo)
+            let keys = try await store(["parked-often", "crashed-on"], in: resources)
+            var now = start
+            let attempt = AttemptRecord(attempt: 0, startedAt: now, finishedAt: now, outcome: .parked, error: nil, routingLatencyMs: nil)
+            let limit = ProcessingPolicy().maxClaimsWithoutOutcome
+            for _ in 0...limit {
+                let claimed = try #require(try await events.claim(keys[0], worker: "worker-a", leaseDuration: lease, now: now))
+                #expect(claimed.claimsWithoutOutcome == 0)
+                let deferral: Transition = claimed.lease.version % 2 == 0
+                    ? .park(until: now, error: "unknown_shipment: SHP-000123") : .retry(at: now, error: "circuit_open", spendsAttempt: false)
+                #expect(try await events.record(deferral, attempt: attempt, for: claimed, now: now))
+                now = now.addingTimeInterval(1)
+            }
+
+            for crash in 1...2 {
+                _ = try #require(try await events.claim(keys[1], worker: "worker-a", leaseDuration: lease, now: now))
+                now = now.addingTimeInterval(31)
+                #expect(try await events.sweepExpiredLeases(now: now, limit: 10) == 1)
+                let reclaimed = try #require(try await events.claim(keys[1], worker: "worker-b", leaseDuration: lease, now: now))
+                #expect(reclaimed.claimsWithoutOutcome == 2 * crash - 1)
+                now = now.addingTimeInterval(31)
+                #expect(try await events.sweepExpiredLeases(now: now, limit: 10) == 1)
+            }
         }
     }
 }

@@ -19,11 +19,13 @@ struct ShipmentStoreTests {
         }
     }
 
-    /// Applies the routing decision of event `eventId`, which writes `status` (by default the event's id).
-    private func apply(_ eventId: String, status: String? = nil, occurredAt: Date, over shipment: Shipment, in store: MongoShipmentStore) async throws -> Bool {
+    /// Applies the routing decision of event `eventId` under its claim `claim`, which writes `status` (by default the event's id).
+    private func apply(
+        _ eventId: String, status: String? = nil, occurredAt: Date, claim: Int = 1, over shipment: Shipment, in store: MongoShipmentStore
+    ) async throws -> Bool {
         try await store.applyRouting(
             RoutingDecision(hub: "AMS-1", routeCode: "R", eta: occurredAt), status: status ?? eventId, to: shipment,
-            from: EventKey(source: Fixtures.source, eventId: eventId), occurredAt: occurredAt)
+            as: ShipmentUpdateOrder(occurredAt: occurredAt, eventKey: EventKey(source: Fixtures.source, eventId: eventId).description, claimVersion: claim))
     }
 
     @Test func concurrentReadsEachGetTheirOwnShipment() async throws {
@@ -51,7 +53,7 @@ struct ShipmentStoreTests {
 
             let stored = try #require(try await store.shipment(readBeforeRouting.shipmentId))
             #expect(stored.status == "newer")
-            #expect(stored.lastEventAt == t0.addingTimeInterval(20))
+            #expect(stored.lastUpdate?.occurredAt == t0.addingTimeInterval(20))
             #expect(stored.version == 2)
         }
     }
@@ -72,7 +74,7 @@ struct ShipmentStoreTests {
             #expect(applied[11] == true)
             let stored = try #require(try await store.shipment(readBeforeRouting.shipmentId))
             #expect(stored.status == "status-11")
-            #expect(stored.lastEventAt == t0.addingTimeInterval(11))
+            #expect(stored.lastUpdate?.occurredAt == t0.addingTimeInterval(11))
             #expect(stored.version == applied.values.filter { $0 }.count)
         }
     }
@@ -85,10 +87,37 @@ struct ShipmentStoreTests {
             }
             let read = try #require(try await store.shipment("EXT-1"))
             let decision = RoutingDecision(hub: "AMS-1", routeCode: "R", eta: Date())
-            let key = EventKey(source: Fixtures.source, eventId: "external")
-            #expect(try await store.applyRouting(decision, status: "in_transit", to: read, from: key, occurredAt: Date()))
+            let update = ShipmentUpdateOrder(occurredAt: Date(), eventKey: "\(Fixtures.source):external", claimVersion: 1)
+            #expect(try await store.applyRouting(decision, status: "in_transit", to: read, as: update))
             #expect(try await store.shipment("EXT-1")?.version == 1)
             #expect(try await store.shipment("EXT-1")?.status == "in_transit")
+        }
+    }
+
+    /// Two events of the same instant apply in the order of their keys, whichever arrives last.
+    @Test func aTieInTimeIsBrokenByTheEventKey() async throws {
+        try await withOneShipment { store, readBeforeRouting in
+            let instant = t0.addingTimeInterval(10)
+            #expect(try await apply("event-b", occurredAt: instant, over: readBeforeRouting, in: store))
+            #expect(try await apply("event-a", occurredAt: instant, over: readBeforeRouting, in: store) == false)
+            #expect(try await store.shipment(readBeforeRouting.shipmentId)?.status == "event-b")
+            #expect(try await apply("event-c", occurredAt: instant, over: readBeforeRouting, in: store))
+            let stored = try #require(try await store.shipment(readBeforeRouting.shipmentId))
+            #expect(stored.status == "event-c")
+        }
+    }
+
+    /// A worker whose lease was taken over cannot overwrite what the newer claim of the same event wrote; the same
+    /// claim applying its update again (a retried write) is accepted.
+    @Test func aStaleClaimOfTheSameEventCannotOverwriteTheNewerClaim() async throws {
+        try await withOneShipment { store, readBeforeRouting in
+            let instant = t0.addingTimeInterval(10)
+            #expect(try await apply("event", status: "by-newer-claim", occurredAt: instant, claim: 5, over: readBeforeRouting, in: store))
+            #expect(try await apply("event", status: "by-stale-claim", occurredAt: instant, claim: 3, over: readBeforeRouting, in: store) == false)
+            #expect(try await apply("event", status: "by-newer-claim", occurredAt: instant, claim: 5, over: readBeforeRouting, in: store))
+            let stored = try #require(try await store.shipment(readBeforeRouting.shipmentId))
+            #expect(stored.status == "by-newer-claim")
+            #expect(stored.lastUpdate == ShipmentUpdateOrder(occurredAt: instant, eventKey: "\(Fixtures.source):event", claimVersion: 5))
         }
     }
 }

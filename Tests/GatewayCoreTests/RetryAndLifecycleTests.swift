@@ -82,9 +82,9 @@ struct ProcessingPolicyTests {
 
     @Test func anEventClaimedTooOftenWithoutAnOutcomeIsAbandoned() {
         var looping = event(attempts: 1)
-        looping.claims = policy.maxClaims + 1
+        looping.claimsWithoutOutcome = policy.maxClaimsWithoutOutcome
         let transition = policy.decide(.abandoned, for: looping, now: now, random: random)
-        #expect(transition == .deadLetter(.abandoned, error: "claimed 9 times without an outcome: its workers crashed or stalled", spendsAttempt: false))
+        #expect(transition == .deadLetter(.abandoned, error: "8 claims ended without an outcome: its workers crashed or stalled", spendsAttempt: false))
     }
 
     @Test func anEventWithoutShipmentIsAnInvalidPayload() {
@@ -118,13 +118,20 @@ struct LifecycleRuleTests {
         #expect(!ClaimRule.isClaimable(.dead, availableAt: nil, leaseExpiresAt: nil, now: now))
     }
 
-    @Test func shipmentsOnlyAcceptEventsThatAreNotOlder() {
+    @Test func shipmentsAcceptUpdatesInOneTotalOrder() {
+        func update(_ seconds: Double, _ key: String, claim: Int = 1) -> ShipmentUpdateOrder {
+            ShipmentUpdateOrder(occurredAt: now.addingTimeInterval(seconds), eventKey: key, claimVersion: claim)
+        }
         var shipment = Shipment(shipmentId: "S", orderId: "O", merchantId: "M", status: "created", destination: .init(city: "c", country: "NL", postalCode: "1"))
-        #expect(shipment.accepts(eventOccurredAt: now))
-        shipment.lastEventAt = now
-        #expect(shipment.accepts(eventOccurredAt: now))
-        #expect(shipment.accepts(eventOccurredAt: now.addingTimeInterval(1)))
-        #expect(!shipment.accepts(eventOccurredAt: now.addingTimeInterval(-1)))
+        #expect(shipment.accepts(update(0, "s:b")))
+        shipment.lastUpdate = update(0, "s:b", claim: 3)
+        #expect(shipment.accepts(update(0, "s:b", claim: 3)), "the same update again")
+        #expect(shipment.accepts(update(0, "s:b", claim: 4)), "a newer claim of the same event")
+        #expect(!shipment.accepts(update(0, "s:b", claim: 2)), "a stale claim of the same event")
+        #expect(shipment.accepts(update(0, "s:c")), "a tie in time, broken by the key")
+        #expect(!shipment.accepts(update(0, "s:a", claim: 9)), "a tie in time, broken by the key")
+        #expect(shipment.accepts(update(1, "s:a")))
+        #expect(!shipment.accepts(update(-1, "s:z", claim: 9)))
     }
 }
 

@@ -101,7 +101,9 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
                 "claimedAt": .date(now),
                 "updatedAt": .date(now),
             ]),
-            "$inc": .document(["claims": .int32(1), "version": .int32(1)]),
+            // claimsWithoutOutcome counts this claim until its outcome is written (see record): what is left are the
+            // claims whose worker died or stalled, the only ones that make an event abandoned.
+            "$inc": .document(["claims": .int32(1), "claimsWithoutOutcome": .int32(1), "version": .int32(1)]),
         ]
         // Each filter repeats the claim rule for its states, so an event another writer changed since the read
         // is claimed only if it is still claimable. A processing event's availableAt is its lease's expiry.
@@ -144,7 +146,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             set.append("deadAt", .date(now))
             set.append("deadLetterPending", .bool(true))
         }
-        var increments: BSONDocument = ["version": .int32(1)]
+        var increments: BSONDocument = ["version": .int32(1), "claimsWithoutOutcome": .int32(-1)]
         if transition.spendsAttempt { increments.append("attempts", .int32(1)) }
         let update: BSONDocument = [
             "$set": .document(set),
@@ -349,6 +351,6 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             key: key, type: document["type"]?.stringValue, shipmentId: document["shipmentId"]?.stringValue,
             occurredAt: document["occurredAt"]?.dateValue ?? receivedAt, receivedAt: receivedAt,
             payload: document["payload"].map(JSONValue.init) ?? .object([]), attempts: document["attempts"]?.intValue ?? 0,
-            claims: document["claims"]?.intValue ?? 1, lease: lease)
+            claimsWithoutOutcome: max(0, (document["claimsWithoutOutcome"]?.intValue ?? 1) - 1), lease: lease)
     }
 }

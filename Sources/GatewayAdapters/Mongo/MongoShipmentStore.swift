@@ -29,30 +29,30 @@ public struct MongoShipmentStore: ShipmentStore {
         try await reads.submit(shipmentId)
     }
 
-    /// Applies the decision when ``Shipment/accepts(eventOccurredAt:)`` allows it, as a compare-and-set on
-    /// the shipment's version: first the version read for the routing call (grouped with concurrent updates),
-    /// then, after a concurrent update (which may have made this event stale), the version read again.
-    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, from event: EventKey, occurredAt: Date) async throws -> Bool {
-        guard shipment.accepts(eventOccurredAt: occurredAt) else { return false }
+    /// Applies the decision when ``Shipment/accepts(_:)`` allows it, as a compare-and-set on the shipment's version:
+    /// first the version read for the routing call (grouped with concurrent updates), then, after a concurrent
+    /// update (which may have made this one stale), the version read again.
+    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as order: ShipmentUpdateOrder) async throws -> Bool {
+        guard shipment.accepts(order) else { return false }
         var set: BSONDocument = [
-            "lastEventAt": .date(occurredAt),
-            "lastEventId": .string(event.description),
+            "lastEventAt": .date(order.occurredAt),
+            "lastEventId": .string(order.eventKey),
+            "lastEventClaim": .int64(Int64(order.claimVersion)),
             "route": MongoEventRepository.document(decision, decidedAt: Date()),
         ]
         if let status { set.append("status", .string(status)) }
         // Redoable: should a store crash take it back, it takes the event's later outcome with it, and the
         // event is processed again and repeats this update.
         let update: BSONDocument = ["$set": .document(set), "$inc": .document(["version": .int32(1)])]
-        return try await routingUpdates.submit(RoutingUpdate(shipment: shipment, eventId: event.description, occurredAt: occurredAt, update: update))
+        return try await routingUpdates.submit(RoutingUpdate(shipment: shipment, order: order, update: update))
     }
 
     /// One routing decision waiting for its batch.
     private struct RoutingUpdate: Sendable {
         /// The shipment as read for the routing call.
         let shipment: Shipment
-        /// The event's `{source}:{eventId}`, which the update writes as the shipment's `lastEventId`.
-        let eventId: String
-        let occurredAt: Date
+        /// The update's place in the shipment's history, which it writes as the shipment's last.
+        let order: ShipmentUpdateOrder
         let update: BSONDocument
     }
 
@@ -65,12 +65,14 @@ public struct MongoShipmentStore: ShipmentStore {
         }
         let result = try shipments.updateEach(updates.map { compareAndSet($0, over: $0.shipment) }, acknowledgement: .redoable)
         let landed = try result.landed {
-            // An update landed if its event is now the shipment's last. Two events of one shipment in a batch read
-            // the same version, so one of them is not.
+            // An update landed if it is now the shipment's last. Two events of one shipment in a batch read the
+            // same version, so one of them is not.
             let ids = Set(updates.map(\.shipment.shipmentId)).map(BSON.string)
-            let lastEvents = try shipments.find(["shipmentId": .document(["$in": .array(ids)])], options: ["projection": .document(["shipmentId": .int32(1), "lastEventId": .int32(1)])])
-                .reduce(into: [String: String]()) { $0[$1["shipmentId"]?.stringValue ?? ""] = $1["lastEventId"]?.stringValue }
-            return { lastEvents[updates[$0].shipment.shipmentId] == updates[$0].eventId }
+            let lastUpdates = try shipments.find(
+                ["shipmentId": .document(["$in": .array(ids)])],
+                options: ["projection": .document(["shipmentId": .int32(1), "lastEventAt": .int32(1), "lastEventId": .int32(1), "lastEventClaim": .int32(1)])]
+            ).reduce(into: [String: ShipmentUpdateOrder]()) { $0[$1["shipmentId"]?.stringValue ?? ""] = Self.lastUpdate(of: $1) }
+            return { lastUpdates[updates[$0].shipment.shipmentId] == updates[$0].order }
         }
         return updates.indices.map { index in
             if let failure = result.failures[index] { return .failure(failure) }
@@ -80,7 +82,7 @@ public struct MongoShipmentStore: ShipmentStore {
                 for _ in 0..<5 {
                     guard let latest = try shipments.findOne(["shipmentId": .string(update.shipment.shipmentId)]) else { return false }
                     let current = Self.shipment(from: latest)
-                    guard current.accepts(eventOccurredAt: update.occurredAt) else { return false }
+                    guard current.accepts(update.order) else { return false }
                     let (filter, change) = compareAndSet(update, over: current)
                     if try shipments.updateOne(filter: filter, update: change, acknowledgement: .redoable) == 1 { return true }
                 }
@@ -135,6 +137,14 @@ public struct MongoShipmentStore: ShipmentStore {
             destination: Shipment.Destination(
                 city: document[path: "destination.city"]?.stringValue ?? "", country: document[path: "destination.country"]?.stringValue ?? "",
                 postalCode: document[path: "destination.postalCode"]?.stringValue ?? ""),
-            lastEventAt: document["lastEventAt"]?.dateValue, version: document["version"]?.intValue ?? 0)
+            lastUpdate: lastUpdate(of: document), version: document["version"]?.intValue ?? 0)
+    }
+
+    /// The update that wrote the shipment's state; a shipment written before updates carried their event's key and
+    /// claim orders by time alone.
+    private static func lastUpdate(of document: BSONDocument) -> ShipmentUpdateOrder? {
+        guard let occurredAt = document["lastEventAt"]?.dateValue else { return nil }
+        return ShipmentUpdateOrder(
+            occurredAt: occurredAt, eventKey: document["lastEventId"]?.stringValue ?? "", claimVersion: document["lastEventClaim"]?.intValue ?? 0)
     }
 }

@@ -11,12 +11,13 @@ public struct ClaimedEvent: Sendable, Equatable {
     public var payload: JSONValue
     /// Routing attempts made before this claim.
     public var attempts: Int
-    /// How many times the event has been claimed, this claim included.
-    public var claims: Int
+    /// Earlier claims of this event that ended without any outcome: its worker died or stalled until the lease
+    /// ran out. Deferrals (parking, an open breaker, a retry) are outcomes and do not count.
+    public var claimsWithoutOutcome: Int
     /// The lease that fences this worker's writes.
     public var lease: Lease
 
-    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date, receivedAt: Date, payload: JSONValue, attempts: Int, claims: Int = 1, lease: Lease) {
+    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date, receivedAt: Date, payload: JSONValue, attempts: Int, claimsWithoutOutcome: Int = 0, lease: Lease) {
         self.key = key
         self.type = type
         self.shipmentId = shipmentId
@@ -24,7 +25,7 @@ public struct ClaimedEvent: Sendable, Equatable {
         self.receivedAt = receivedAt
         self.payload = payload
         self.attempts = attempts
-        self.claims = claims
+        self.claimsWithoutOutcome = claimsWithoutOutcome
         self.lease = lease
     }
 }
@@ -83,7 +84,7 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable {
     case invalidPayload = "invalid_payload"
     /// Transient failures until the attempts ran out: a system problem.
     case retriesExhausted = "retries_exhausted"
-    /// Claimed again and again without an outcome (its workers crash or stall on it): a system problem.
+    /// Claimed again and again without any outcome (its workers crash or stall on it): a system problem.
     case abandoned
 }
 

@@ -12,7 +12,7 @@ public enum AttemptResult: Sendable, Equatable {
     case noShipmentId
     /// The circuit breaker is open; no call was made.
     case circuitOpen(until: Date)
-    /// The event was claimed more often than ``ProcessingPolicy/maxClaims`` without an outcome.
+    /// ``ProcessingPolicy/maxClaimsWithoutOutcome`` earlier claims of the event ended without any outcome.
     case abandoned
 }
 
@@ -57,10 +57,11 @@ public struct ProcessingPolicy: Sendable {
     /// How often a parked event is re-checked.
     public var parkInterval: Duration
 
-    /// Claims after which an event without an outcome is given up: neither a lease that keeps expiring
-    /// (a worker that crashes on the event) nor anything else may keep an event going round for ever.
-    /// Parking and an open breaker end in an outcome every time, so they do not count towards it.
-    public var maxClaims: Int { retry.maxAttempts * 2 + 2 }
+    /// Claims ending without any outcome after which an event is given up: a lease that keeps expiring (a worker
+    /// that crashes or stalls on the event) must not keep it going round for ever. Only such claims count:
+    /// parking, an open breaker and retries each end in an outcome, so an outage or a late shipment never
+    /// makes an event look abandoned.
+    public var maxClaimsWithoutOutcome: Int { retry.maxAttempts * 2 + 2 }
 
     /// Creates the policy; defaults park for up to 1 h, re-checking every minute.
     public init(retry: RetryPolicy = RetryPolicy(), parkWindow: Duration = .seconds(3_600), parkInterval: Duration = .seconds(60)) {
@@ -94,7 +95,7 @@ public struct ProcessingPolicy: Sendable {
         case .circuitOpen(let until):
             return .retry(at: max(until, now), error: "circuit_open: the routing service is failing; not called", spendsAttempt: false)
         case .abandoned:
-            return .deadLetter(.abandoned, error: "claimed \(event.claims) times without an outcome: its workers crashed or stalled", spendsAttempt: false)
+            return .deadLetter(.abandoned, error: "\(event.claimsWithoutOutcome) claims ended without an outcome: its workers crashed or stalled", spendsAttempt: false)
         }
     }
 }

@@ -1,14 +1,14 @@
 public import Foundation
 
 /// A shipment (or order) the routing service needs as context; the `shipments` collection holds them.
-public struct Shipment: Sendable, Equatable, Codable {
+public struct Shipment: Sendable, Equatable {
     public var shipmentId: String
     public var orderId: String
     public var merchantId: String
     public var status: String
     public var destination: Destination
-    /// When the newest event applied to this shipment occurred; older events do not overwrite it.
-    public var lastEventAt: Date?
+    /// The update that wrote the shipment's current state, when an event did; older ones do not overwrite it.
+    public var lastUpdate: ShipmentUpdateOrder?
     /// The store's revision of the shipment as read: applying a routing decision is a compare-and-set on it.
     public var version: Int
 
@@ -25,20 +25,54 @@ public struct Shipment: Sendable, Equatable, Codable {
         }
     }
 
-    /// Order-insensitive updates: an event changes the shipment only if it is not older than the newest event
-    /// applied so far, so events that arrive out of order cannot roll the shipment's state back.
-    public func accepts(eventOccurredAt occurredAt: Date) -> Bool {
-        lastEventAt.map { $0 <= occurredAt } ?? true
+    /// Order-insensitive updates: an update changes the shipment only if it does not come before the one that
+    /// wrote its current state (see ``ShipmentUpdateOrder``), so events that arrive out of order, late or twice
+    /// cannot roll the shipment's state back. The same update applied again is accepted: it writes the same values.
+    public func accepts(_ update: ShipmentUpdateOrder) -> Bool {
+        lastUpdate.map { $0 <= update } ?? true
     }
 
-    public init(shipmentId: String, orderId: String, merchantId: String, status: String, destination: Destination, lastEventAt: Date? = nil, version: Int = 0) {
+    public init(
+        shipmentId: String, orderId: String, merchantId: String, status: String, destination: Destination,
+        lastUpdate: ShipmentUpdateOrder? = nil, version: Int = 0
+    ) {
         self.shipmentId = shipmentId
         self.orderId = orderId
         self.merchantId = merchantId
         self.status = status
         self.destination = destination
-        self.lastEventAt = lastEventAt
+        self.lastUpdate = lastUpdate
         self.version = version
+    }
+}
+
+/// The place of an event's update in a shipment's history: a total order, so that exactly one of two updates
+/// is the newer.
+///
+/// By when the event occurred; on a tie, by the event's key, so two events of the same instant apply in the
+/// same order whichever arrives last; for the same event, by the claim that applied it (the event's version
+/// after the claim), so a worker whose lease was taken over cannot overwrite what the newer claim wrote.
+public struct ShipmentUpdateOrder: Sendable, Hashable, Comparable {
+    /// When the event occurred (or, without `occurredAt`, when it was received).
+    public var occurredAt: Date
+    /// The event's key, `{source}:{eventId}`.
+    public var eventKey: String
+    /// The event's version right after the claim that applies the update.
+    public var claimVersion: Int
+
+    public init(occurredAt: Date, eventKey: String, claimVersion: Int) {
+        self.occurredAt = occurredAt
+        self.eventKey = eventKey
+        self.claimVersion = claimVersion
+    }
+
+    /// The update of a claimed event.
+    public init(_ event: ClaimedEvent) {
+        self.init(occurredAt: event.occurredAt, eventKey: event.key.description, claimVersion: event.lease.version)
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.occurredAt, lhs.eventKey, lhs.claimVersion) < (rhs.occurredAt, rhs.eventKey, rhs.claimVersion)
     }
 }
 

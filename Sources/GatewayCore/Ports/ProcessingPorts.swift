@@ -20,11 +20,13 @@ public protocol ShipmentStore: Sendable {
     /// - Throws: ``StoreError``.
     func shipment(_ shipmentId: String) async throws -> Shipment?
 
-    /// Stores the routing decision and the event's status on the shipment, unless a newer event already did.
-    /// - Parameter shipment: the shipment as read for the routing call; should it have changed since, it is read again.
-    /// - Returns: false when the shipment's `lastEventAt` is newer than `occurredAt` (nothing written).
+    /// Stores the routing decision and the event's status on the shipment, unless a newer update already did.
+    /// - Parameters:
+    ///   - shipment: the shipment as read for the routing call; should it have changed since, it is read again.
+    ///   - update: the event's place in the shipment's history (``Shipment/accepts(_:)``).
+    /// - Returns: false when the shipment's last update comes after `update` (nothing written).
     /// - Throws: ``StoreError``.
-    func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, from event: EventKey, occurredAt: Date) async throws -> Bool
+    func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as update: ShipmentUpdateOrder) async throws -> Bool
 }
 
 /// The external routing service.

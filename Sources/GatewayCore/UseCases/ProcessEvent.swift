@@ -62,7 +62,7 @@ public struct ProcessEvent: Sendable {
         var routingLatencyMs: Int?
         var routedShipment: Shipment?
         let result: AttemptResult
-        if event.claims > policy.maxClaims {
+        if event.claimsWithoutOutcome >= policy.maxClaimsWithoutOutcome {
             result = .abandoned
         } else if let shipmentId = event.shipmentId {
             if let shipment = try await shipments.shipment(shipmentId) {
@@ -99,7 +99,7 @@ public struct ProcessEvent: Sendable {
             // Before the event is marked processed: if the worker dies in between, the retry repeats an
             // idempotent update rather than losing it.
             _ = try await shipments.applyRouting(
-                decision, status: event.payload["status"]?.stringValue, to: routedShipment, from: key, occurredAt: event.occurredAt)
+                decision, status: event.payload["status"]?.stringValue, to: routedShipment, as: ShipmentUpdateOrder(event))
         }
         let record = AttemptRecord(
             attempt: event.attempts + (transition.spendsAttempt ? 1 : 0), startedAt: startedAt, finishedAt: now,
