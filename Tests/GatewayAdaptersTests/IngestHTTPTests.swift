@@ -123,6 +123,40 @@ struct IngestHTTPTests {
         }
     }
 
+    /// One payload the store cannot take must not fail the deliveries it would have shared a batch with.
+    @Test func aPayloadTheStoreCannotTakeFailsAloneWhileConcurrentDeliveriesAreStored() async throws {
+        try await TestServices.withMigratedDatabase("offenders") { resources in
+            let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
+            let offenders = [#"{"":1,"shipmentId":"SHP-000001"}"#, #"{"shipmentId":"SHP-000001","n":{"a":1,"a":2}}"#]
+            let stored = #"{"shipmentId":"SHP-000001","$ref":"x","meta":{"order.id":"O-1","$numberLong":"7"}}"#
+            let replies = try await app.test(.live) { client in
+                try await withThrowingTaskGroup(of: (String, HTTPResponse.Status, String).self) { group in
+                    for index in 0..<30 {
+                        let body = index % 10 < offenders.count ? offenders[index % 10] : index == 29 ? stored : Fixtures.body()
+                        group.addTask {
+                            let response = try await client.deliver(id: "evt-\(index)", body: body)
+                            return (body, response.status, response.text)
+                        }
+                    }
+                    return try await group.reduce(into: [(String, HTTPResponse.Status, String)]()) { $0.append($1) }
+                }
+            }
+            for (body, status, text) in replies {
+                if offenders.contains(body) {
+                    #expect(status == .badRequest, "\(body): \(text)")
+                    #expect(text.contains(#""error":"invalid_payload""#) && text.contains("body cannot be stored"), "\(text)")
+                } else {
+                    #expect(status == .accepted, "\(body): \(text)")
+                }
+            }
+            let inbox = MongoInboxStore(pool: resources.mongo)
+            #expect(try await inbox.count() == 30 - 3 * offenders.count)
+            let document = try #require(try await inbox.document(EventKey(source: Fixtures.source, eventId: "evt-29")))
+            #expect(document[path: "payload.$ref"] == .string("x"))
+            #expect(document["payload"]?.documentValue?["meta"]?.documentValue?.fields.map(\.key) == ["order.id", "$numberLong"])
+        }
+    }
+
     @Test func healthAndReadinessReportTheDependencies() async throws {
         try await TestServices.withMigratedDatabase("ready") { resources in
             let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)

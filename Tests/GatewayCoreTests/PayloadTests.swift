@@ -46,4 +46,29 @@ struct PayloadTests {
         #expect(throws: JSONParseError.self) { try JSONValue(parsing: Array(#"{"a":"\ud800"}"#.utf8)) }
         #expect(throws: JSONParseError.self) { try JSONValue(parsing: [0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D]) }
     }
+
+    @Test(arguments: [#"{"":1}"#, #"{"a":{"b":[{"":null}]}}"#])
+    func anEmptyKeyAnywhereIsRefusedWithTheReason(body: String) throws {
+        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now) }
+        #expect(error.reason.hasPrefix("body cannot be stored: an object key is empty at byte"))
+    }
+
+    /// RFC 8259 leaves a repeated key's meaning open, so no value is picked: the body is refused, in short objects
+    /// (searched) and long ones (hashed) alike.
+    @Test(arguments: [#"{"a":1,"b":2,"a":3}"#, "{" + (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","k39":0}"#])
+    func aRepeatedKeyIsRefusedWithTheReason(body: String) throws {
+        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now) }
+        #expect(error.reason.contains("appears twice in one object"))
+    }
+
+    @Test func theSameKeyInDifferentObjectsIsFine() throws {
+        let value = try JSONValue(parsing: Array(#"{"a":{"a":1},"b":[{"a":2},{"a":3}]}"#.utf8))
+        #expect(value["a"] == .object([("a", .integer(1))]))
+    }
+
+    @Test func dollarAndDottedKeysAreKeptAsWritten() throws {
+        let value = try JSONValue(parsing: Array(#"{"$ref":"x","meta":{"order.id":"O-1","$numberLong":"7"}}"#.utf8))
+        #expect(value["$ref"] == .string("x"))
+        #expect(value["meta"] == .object([("order.id", .string("O-1")), ("$numberLong", .string("7"))]))
+    }
 }

@@ -20,7 +20,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisURL = "GATEWAY_REDIS_URL"
     /// Signing secrets per source: `source=whsec_…,whsec_…;source2=whsec_…`. Required by the api role.
     case webhookSecrets = "GATEWAY_WEBHOOK_SECRETS"
-    /// Largest accepted body in bytes. Default 262144 (256 KiB).
+    /// Largest accepted body in bytes, at most 16777216 (MongoDB's document limit). Default 262144 (256 KiB).
     case maxBodyBytes = "GATEWAY_MAX_BODY_BYTES"
     /// Accepted distance between `webhook-timestamp` and now, in seconds, either way. Default 300.
     case signatureToleranceSeconds = "GATEWAY_SIGNATURE_TOLERANCE_S"
@@ -161,7 +161,7 @@ public struct GatewayConfiguration: Sendable {
             throw ConfigurationError(setting: .redisURL, reason: error.message)
         }
         if let secrets = reader.string(.webhookSecrets) { webhookSecrets = try Self.parseSecrets(secrets) }
-        maxBodyBytes = try reader.integer(.maxBodyBytes, in: 1...(64 << 20)) ?? maxBodyBytes
+        maxBodyBytes = try reader.integer(.maxBodyBytes, in: 1...(16 << 20)) ?? maxBodyBytes
         signatureToleranceSeconds = Int64(try reader.integer(.signatureToleranceSeconds, in: 1...86_400) ?? Int(signatureToleranceSeconds))
         ingestTimeout = try reader.milliseconds(.ingestTimeoutMilliseconds, in: 50...60_000) ?? ingestTimeout
         ingestMaxInFlight = try reader.integer(.ingestMaxInFlight, in: 1...1_000_000) ?? ingestMaxInFlight

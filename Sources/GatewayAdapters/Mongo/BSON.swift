@@ -110,7 +110,8 @@ public struct BSONDocument: Sendable, Equatable, ExpressibleByDictionaryLiteral 
 ///
 /// The pointer is only reachable through ``withPointer(_:)``, which keeps the owner alive for the whole
 /// call: Swift may otherwise release the owner right after its last use, before C reads the pointer.
-final class BSONBuffer {
+/// Unchecked `Sendable`: the document is written once, in `init`, and only read afterwards.
+final class BSONBuffer: @unchecked Sendable {
     private let pointer: OpaquePointer
 
     /// Encodes a document into a new heap `bson_t`.
@@ -125,6 +126,9 @@ final class BSONBuffer {
     }
 
     deinit { bson_destroy(pointer) }
+
+    /// The encoded size in bytes.
+    var byteCount: Int { Int(gateway_bson_length(pointer)) }
 
     func withPointer<T>(_ body: (OpaquePointer) throws -> T) rethrows -> T {
         try withExtendedLifetime(self) { try body(pointer) }

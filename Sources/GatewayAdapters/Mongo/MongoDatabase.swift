@@ -141,7 +141,7 @@ final class MongoCollection {
         }
         defer { bson_destroy(reply.pointer) }
         let result = BSONDocument(decoding: reply.pointer)
-        let failures = Self.writeErrors(in: result, operation: "update \(name)")
+        let failures = try Self.writeErrors(in: result, operation: "update \(name)")
         guard succeeded || !failures.isEmpty else { throw StoreError(mongoc: error, operation: "update \(name)") }
         return EachUpdateResult(count: statements.count, matched: result["n"]?.intValue ?? 0, failures: failures)
     }
@@ -180,8 +180,14 @@ final class MongoCollection {
     }
 
     /// Inserts documents in one unordered batch; returns the error of each document that failed, by index.
+    /// - Throws: ``StoreError`` when the batch as a whole failed, or when the server could not confirm the write
+    ///   concern: then no document of the batch may be taken as durably stored, whatever else the reply says.
     func insertMany(_ documents: [BSONDocument]) throws -> [Int: StoreError] {
-        let buffers = try documents.map(BSONBuffer.init)
+        try insertMany(documents.map(BSONBuffer.init))
+    }
+
+    /// Inserts documents already encoded, in one unordered batch (see ``insertMany(_:)-([BSONDocument])``).
+    func insertMany(_ buffers: [BSONBuffer]) throws -> [Int: StoreError] {
         let optionsBuffer = try BSONBuffer(["ordered": .bool(false)])
         let reply = AlignedScratch()
         var error = bson_error_t()
@@ -196,14 +202,23 @@ final class MongoCollection {
             }
         }
         defer { bson_destroy(reply.pointer) }
-        if succeeded { return [:] }
-        let failures = Self.writeErrors(in: BSONDocument(decoding: reply.pointer), operation: "insertMany \(name)")
-        guard !failures.isEmpty else { throw StoreError(mongoc: error, operation: "insertMany \(name)") }
+        let operation = "insertMany \(name)"
+        let failures = try Self.writeErrors(in: BSONDocument(decoding: reply.pointer), operation: operation)
+        guard succeeded || !failures.isEmpty else { throw StoreError(mongoc: error, operation: operation) }
         return failures
     }
 
     /// The per-statement errors of a write command's reply, by statement index.
-    private static func writeErrors(in reply: BSONDocument, operation: String) -> [Int: StoreError] {
+    /// - Throws: ``StoreError`` when the reply carries a write concern error: the writes it reports as done may
+    ///   still be rolled back, so none of them may be confirmed to a caller.
+    private static func writeErrors(in reply: BSONDocument, operation: String) throws(StoreError) -> [Int: StoreError] {
+        // The server's own reply says `writeConcernError`; libmongoc's merged reply of a bulk write `writeConcernErrors`.
+        if let concernError = reply["writeConcernError"]?.documentValue ?? reply["writeConcernErrors"]?.arrayValue?.first?.documentValue {
+            let code = concernError["code"]?.intValue ?? 0
+            throw StoreError(
+                serverCode: code, message: "the write concern was not satisfied: \(concernError["errmsg"]?.stringValue ?? "")",
+                operation: operation)
+        }
         var failures: [Int: StoreError] = [:]
         for case .document(let writeError) in reply["writeErrors"]?.arrayValue ?? [] {
             guard let index = writeError["index"]?.intValue else { continue }

@@ -24,6 +24,9 @@ extension StoreError {
             return .unavailable
         case Int(MONGOC_ERROR_BSON.rawValue):
             return .invalidDocument
+        // The driver validates documents before a write is sent (e.g. an empty key): it refuses them as arguments.
+        case Int(MONGOC_ERROR_COMMAND.rawValue) where code == Int(MONGOC_ERROR_COMMAND_INVALID_ARG.rawValue):
+            return .invalidDocument
         case Int(MONGOC_ERROR_SERVER.rawValue), Int(MONGOC_ERROR_WRITE_CONCERN.rawValue):
             return serverCodes[code] ?? .failed
         default:

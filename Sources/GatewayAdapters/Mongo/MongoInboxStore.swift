@@ -11,7 +11,10 @@ enum Collections {
 /// The `events` inbox on MongoDB.
 public struct MongoInboxStore: InboxStore {
     private let pool: MongoConnectionPool
-    private let inserts: Batcher<BSONDocument, InsertOutcome>
+    private let inserts: Batcher<BSONBuffer, InsertOutcome>
+
+    /// The largest document MongoDB stores (`maxBsonObjectSize`).
+    static let maxDocumentBytes = 16 * 1_024 * 1_024
 
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
@@ -19,15 +22,8 @@ public struct MongoInboxStore: InboxStore {
         // SecantusDB takes ~270 journalled single inserts/s but thousands of rows/s in batches, so grouped, ingest
         // outruns the store's single-insert limit.
         inserts = Batcher(maxBatch: 128, maxSenders: 2) { documents in
-            let failures = try await pool.withDatabase("insert events") { database in
-                try database.collection(Collections.events).insertMany(documents)
-            }
-            return documents.indices.map { index in
-                switch failures[index] {
-                case nil: .success(.stored)
-                case let failure? where failure.code == .duplicateKey: .success(.duplicate)
-                case let failure?: .failure(failure)
-                }
+            try await pool.withDatabase("insert events") { database in
+                try Self.insertGroup(documents, into: database.collection(Collections.events))
             }
         }
     }
@@ -35,8 +31,44 @@ public struct MongoInboxStore: InboxStore {
     /// Inserts the event as `received`, grouped with concurrent inserts into one unordered `insertMany` (see
     /// ``Batcher``); the unique `{source, eventId}` index turns a second delivery into ``InsertOutcome/duplicate``
     /// without writing anything, also when the first delivery is earlier in the same batch.
+    ///
+    /// The document is encoded and checked here, before it joins a batch: one the store cannot take fails its own
+    /// delivery (`invalidDocument`), never the deliveries it would have shared a batch with.
     public func insert(_ event: NewEvent) async throws -> InsertOutcome {
-        try await inserts.submit(Self.document(for: event))
+        try await inserts.submit(Self.encodedDocument(for: event))
+    }
+
+    /// The event's inbox document, encoded.
+    /// - Throws: ``StoreError`` `invalidDocument` when it is larger than MongoDB stores.
+    static func encodedDocument(for event: NewEvent) throws(StoreError) -> BSONBuffer {
+        let buffer = try BSONBuffer(document(for: event))
+        guard buffer.byteCount <= maxDocumentBytes else {
+            throw StoreError(
+                .invalidDocument, operation: "insert events",
+                message: "the stored event would take \(buffer.byteCount) bytes; MongoDB stores documents of up to 16 MiB")
+        }
+        return buffer
+    }
+
+    /// Inserts a batch with one unordered `insertMany`; the result at each index answers the document at that index.
+    ///
+    /// A write concern error fails the whole batch (``MongoCollection/insertMany(_:)-([BSONBuffer])``): no delivery is
+    /// acknowledged for a write the store did not confirm. A batch refused as a whole for one document's sake is
+    /// sent again one document at a time, so that only the offender fails.
+    static func insertGroup(_ documents: [BSONBuffer], into events: MongoCollection) throws -> [Result<InsertOutcome, any Error>] {
+        let failures: [Int: StoreError]
+        do {
+            failures = try events.insertMany(documents)
+        } catch let error as StoreError where error.code == .invalidDocument && documents.count > 1 {
+            return documents.map { document in Result { try insertGroup([document], into: events)[0].get() } }
+        }
+        return documents.indices.map { index in
+            switch failures[index] {
+            case nil: .success(.stored)
+            case let failure? where failure.code == .duplicateKey: .success(.duplicate)
+            case let failure?: .failure(failure)
+            }
+        }
     }
 
     /// The stored document of an event, as auditors see it, or nil.

@@ -44,6 +44,9 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible {
     public let reason: String
     /// The byte offset in the input.
     public let offset: Int
+    /// Whether the input is valid JSON that the gateway refuses to store (an empty or repeated key), rather than
+    /// invalid JSON.
+    public let isValidJSON: Bool
 
     public var description: String { "\(reason) at byte \(offset)" }
 }
@@ -53,7 +56,13 @@ extension JSONValue {
     public static let maximumDepth = 64
 
     /// Parses one JSON text (RFC 8259) from UTF-8 bytes.
-    /// - Throws: ``JSONParseError`` for invalid JSON, trailing content, NUL in a key or nesting past ``maximumDepth``.
+    ///
+    /// Object keys must be unique and not empty. RFC 8259 leaves the meaning of a repeated key open (parsers
+    /// disagree on which value counts), so such a body is refused rather than stored with a value the producer may
+    /// not have meant; an empty key cannot be addressed by any MongoDB query and the driver refuses it. Keys that
+    /// begin with `$` or contain `.` are kept as they are.
+    /// - Throws: ``JSONParseError`` for invalid JSON, trailing content, an empty, repeated or NUL-holding key, or
+    ///   nesting past ``maximumDepth``.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
         var parser = JSONParser(bytes: Array(bytes))
         self = try parser.parseDocument()
@@ -61,6 +70,9 @@ extension JSONValue {
 }
 
 private struct JSONParser {
+    /// Objects of up to this many members are checked for repeated keys by a search of the members read so far.
+    static let shortObject = 16
+
     let bytes: [UInt8]
     var index = 0
 
@@ -74,7 +86,9 @@ private struct JSONParser {
         return value
     }
 
-    private func fail(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: index) }
+    private func fail(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: index, isValidJSON: false) }
+
+    private func refuse(_ reason: String, at offset: Int) -> JSONParseError { JSONParseError(reason: reason, offset: offset, isValidJSON: true) }
 
     private mutating func skipWhitespace() {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
@@ -108,6 +122,8 @@ private struct JSONParser {
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         index += 1
         var members: [(key: String, value: JSONValue)] = []
+        // Only objects with many members pay for a set; a short list is searched faster than it is hashed.
+        var keys: Set<String> = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -116,8 +132,13 @@ private struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let keyOffset = index
             let key = try parseString()
             guard !key.utf8.contains(0) else { throw fail("object keys must not contain NUL") }
+            guard !key.isEmpty else { throw refuse("an object key is empty", at: keyOffset) }
+            let repeated = members.count < Self.shortObject ? members.contains { $0.key == key } : !keys.insert(key).inserted
+            guard !repeated else { throw refuse("the key \(JSONValue.string(key).serialized) appears twice in one object", at: keyOffset) }
+            if members.count + 1 == Self.shortObject { keys = Set(members.map(\.key) + [key]) }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1

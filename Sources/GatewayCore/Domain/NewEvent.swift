@@ -22,7 +22,7 @@ public struct NewEvent: Sendable, Equatable {
         do {
             payload = try JSONValue(parsing: body)
         } catch {
-            throw PayloadError(reason: "body is not valid JSON: \(error)")
+            throw PayloadError(reason: error.isValidJSON ? "body cannot be stored: \(error)" : "body is not valid JSON: \(error)")
         }
         guard case .object = payload else { throw PayloadError(reason: "body must be a JSON object") }
         self.key = key
