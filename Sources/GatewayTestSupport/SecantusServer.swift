@@ -1,4 +1,5 @@
 public import Foundation
+import Glibc
 
 /// A SecantusDB server of a test's own, for tests that stop and restart the store.
 ///
@@ -39,6 +40,17 @@ public final class SecantusServer: Sendable {
     /// SecantusDB waits for open client connections before it exits.
     public func crash() async {
         await process.crash()
+    }
+
+    /// Stops the server without closing its connections (SIGSTOP), as a hung store or a network partition looks
+    /// to its clients.
+    public func freeze() {
+        kill(process.pid, SIGSTOP)
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    public func thaw() {
+        kill(process.pid, SIGCONT)
     }
 
     /// Starts a new server on the same port and data folder.

@@ -13,7 +13,9 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var settings: SettingOptions
 
     func run() async throws {
-        let configuration = try settings.load()
+        var configuration = try settings.load()
+        // An index build on a large collection answers only when it is done.
+        configuration.mongoSocketTimeout = max(configuration.mongoSocketTimeout, .seconds(600))
         try await GatewayResources.using(configuration) { resources in
             let runner = resources.migrations(configuration)
             if dryRun {

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Synchronization
 import Testing
 
 @Suite("Ingest over HTTP, against the real store")
@@ -223,6 +224,55 @@ struct StoreOutageTests {
             throw error
         }
         await restarted?.destroy()
+        await server.destroy()
+    }
+
+    /// A store that stops answering without closing its connections (SIGSTOP) must neither hold the ingest path past
+    /// its deadline nor hold a pool thread past the socket timeout, and the same process resumes once it answers.
+    @Test func aFrozenStoreGets503sWithinTheDeadlineAndThePoolRecoversAfterwards() async throws {
+        let server = try await SecantusServer()
+        var configuration = TestServices.configuration()
+        configuration.mongoURL = server.url(database: "frozen")
+        configuration.ingestTimeout = .milliseconds(1_500)
+        configuration.mongoSocketTimeout = .seconds(3)
+        let body = Fixtures.body()
+        do {
+            try await GatewayResources.using(configuration) { resources in
+                try await resources.migrations(configuration).applyPending()
+                let app = GatewayRuntime.buildAPI(configuration: configuration, resources: resources, logger: Logger(label: "test"))
+                try await app.test(.live) { client in
+                    #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
+                    server.freeze()
+                    for index in 0..<3 {
+                        let started = ContinuousClock.now
+                        let response = try await client.deliver(id: "during-freeze-\(index)", body: body)
+                        #expect(response.status == .serviceUnavailable)
+                        #expect(response.headers[.retryAfter] != nil)
+                        #expect(ContinuousClock.now - started < .milliseconds(2_500), "not answered within the ingest deadline")
+                    }
+                    // A store call without an ingest deadline is given up after the socket timeout, not libmongoc's 5 minutes.
+                    let ping = Mutex<Bool?>(nil)
+                    Task {
+                        let answered = (try? await resources.mongo.ping()) != nil
+                        ping.withLock { $0 = answered }
+                    }
+                    #expect(await Eventually.holds(within: .seconds(10)) { ping.withLock { $0 } != nil }, "a frozen store held a pool thread")
+                    #expect(ping.withLock { $0 } == false)
+
+                    server.thaw()
+                    var attempt = 0
+                    let resumed = try await Eventually.holds(within: .seconds(20), every: .milliseconds(250)) {
+                        attempt += 1
+                        return try await client.deliver(id: "after-thaw-\(attempt)", body: body).status == .accepted
+                    }
+                    #expect(resumed, "the api did not resume after the store answered again")
+                }
+            }
+        } catch {
+            server.thaw()
+            await server.destroy()
+            throw error
+        }
         await server.destroy()
     }
 }

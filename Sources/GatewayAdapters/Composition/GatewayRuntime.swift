@@ -28,7 +28,8 @@ public struct GatewayResources: Sendable {
     /// Opens the pools described by `configuration`; connections are made on first use.
     /// - Throws: ``StoreError`` or ``RedisError`` for unusable URLs.
     public init(configuration: GatewayConfiguration, databaseName: String? = nil) throws {
-        mongo = try MongoConnectionPool(url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize)
+        mongo = try MongoConnectionPool(
+            url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize, socketTimeout: configuration.mongoSocketTimeout)
         let endpoint = try RedisEndpoint(url: configuration.redisURL)
         redis = RedisClient(endpoint: endpoint)
         blockingRedis = RedisClient(endpoint: endpoint, connections: 1, commandTimeout: .seconds(5))

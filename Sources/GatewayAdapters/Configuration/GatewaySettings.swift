@@ -16,6 +16,10 @@ public enum Setting: String, CaseIterable, Sendable {
     case mongoURL = "GATEWAY_MONGO_URL"
     /// Connections (and threads) in the MongoDB pool. Default 16.
     case mongoPoolSize = "GATEWAY_MONGO_POOL_SIZE"
+    /// Longest wait for one answer from MongoDB before the connection is given up, in ms, unless the URL sets
+    /// `socketTimeoutMS`: a store that stops answering frees the pool's threads after this instead of libmongoc's
+    /// 5 minutes. `gateway migrate` waits at least 10 minutes, for index builds. Default 10000.
+    case mongoSocketTimeoutMilliseconds = "GATEWAY_MONGO_SOCKET_TIMEOUT_MS"
     /// Redis URL, `redis://host:port/db`. Default `redis://127.0.0.1:6379/0`.
     case redisURL = "GATEWAY_REDIS_URL"
     /// Signing secrets per source: `source=whsec_…,whsec_…;source2=whsec_…`. Required by the api role.
@@ -92,6 +96,7 @@ public struct GatewayConfiguration: Sendable {
     public var httpPort = 8080
     public var mongoURL = "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
     public var mongoPoolSize = 16
+    public var mongoSocketTimeout: Duration = .seconds(10)
     public var redisURL = "redis://127.0.0.1:6379/0"
     /// Active secrets per source; several per source during a rotation.
     public var webhookSecrets: [String: [WebhookSecret]] = [:]
@@ -154,6 +159,7 @@ public struct GatewayConfiguration: Sendable {
         httpPort = try reader.integer(.httpPort, in: 0...65_535) ?? httpPort
         mongoURL = reader.string(.mongoURL) ?? mongoURL
         mongoPoolSize = try reader.integer(.mongoPoolSize, in: 1...512) ?? mongoPoolSize
+        mongoSocketTimeout = try reader.milliseconds(.mongoSocketTimeoutMilliseconds, in: 100...3_600_000) ?? mongoSocketTimeout
         redisURL = reader.string(.redisURL) ?? redisURL
         do {
             _ = try RedisEndpoint(url: redisURL)

@@ -23,16 +23,18 @@ public final class MongoConnectionPool: @unchecked Sendable {
     ///     `journal` defaults to true (see ``requireJournalledWrites(_:)``).
     ///   - databaseName: overrides the database named in the URL (tests use one database each).
     ///   - size: the number of clients and threads.
+    ///   - socketTimeout: `socketTimeoutMS` unless the URL sets it: a store that stops answering without closing
+    ///     its connections (frozen, or cut off by the network) holds a thread at most this long, not libmongoc's 5 minutes.
     /// - Throws: ``StoreError`` when the URL is invalid.
-    public init(url: String, databaseName: String? = nil, size: Int = 16) throws(StoreError) {
+    public init(url: String, databaseName: String? = nil, size: Int = 16, socketTimeout: Duration = .seconds(10)) throws(StoreError) {
         _ = mongocInitialized
         var error = bson_error_t()
         guard let uri = mongoc_uri_new_with_error(url, &error) else {
             throw StoreError(.failed, operation: "parse GATEWAY_MONGO_URL", message: StoreError(mongoc: error, operation: "").message)
         }
         defer { mongoc_uri_destroy(uri) }
-        for (option, milliseconds) in [("serverSelectionTimeoutMS", 2_000), ("connectTimeoutMS", 2_000)]
-        where !mongoc_uri_has_option(uri, option) {
+        let timeouts = [("serverSelectionTimeoutMS", 2_000), ("connectTimeoutMS", 2_000), ("socketTimeoutMS", Int(socketTimeout.milliseconds))]
+        for (option, milliseconds) in timeouts where !mongoc_uri_has_option(uri, option) {
             mongoc_uri_set_option_as_int32(uri, option, Int32(milliseconds))
         }
         Self.requireJournalledWrites(uri)
