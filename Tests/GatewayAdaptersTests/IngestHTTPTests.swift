@@ -94,7 +94,7 @@ struct IngestHTTPTests {
             let body = Fixtures.body()
             try await app.test(.live) { client in
                 let port = try #require(client.port)
-                let statuses = try PipelinedConnection.statuses(port: port, requests: [
+                let statuses = try await PipelinedConnection.statuses(port: port, requests: [
                     PipelinedConnection.delivery(id: "evt-first", body: body),
                     PipelinedConnection.delivery(id: "evt-forged", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
                     PipelinedConnection.delivery(id: "evt-forged-again", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),

@@ -3,6 +3,7 @@ public import GatewayCore
 public import Hummingbird
 public import Logging
 public import Prometheus
+import NIOCore
 
 /// The roles a `gateway serve` process can play.
 public enum Role: String, CaseIterable, Sendable {
@@ -92,11 +93,17 @@ public enum GatewayRuntime {
         }
         let serverName = "courier-event-gateway"
         let maxBodyBytes = configuration.maxBodyBytes
+        let limits = configuration.connectionLimits
+        let openConnections = OpenConnections()
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [
-                IngestRejectionHandler.installer(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
-            ])),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [
+                    HTTP1GuardsInstaller(limits: limits, openConnections: openConnections) {
+                        IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
+                    }
+                ],
+                idleTimeout: TimeAmount(configuration.httpIdleTimeout))),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: serverName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger)

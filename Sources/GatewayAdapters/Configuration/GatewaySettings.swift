@@ -32,6 +32,16 @@ public enum Setting: String, CaseIterable, Sendable {
     case ingestTimeoutMilliseconds = "GATEWAY_INGEST_TIMEOUT_MS"
     /// Ingest requests waiting on the store at once before new ones get 503. Default 4096.
     case ingestMaxInFlight = "GATEWAY_INGEST_MAX_IN_FLIGHT"
+    /// Longest time from a request's first byte to the end of its headers, in ms; then 408 and the connection is
+    /// closed. Default 10000.
+    case httpHeadTimeoutMilliseconds = "GATEWAY_HTTP_HEAD_TIMEOUT_MS"
+    /// Longest time from a request's headers to the end of its body, in ms; then 408 and the connection is closed.
+    /// Default 10000.
+    case httpBodyTimeoutMilliseconds = "GATEWAY_HTTP_BODY_TIMEOUT_MS"
+    /// How long a keep-alive connection may stay idle between requests before it is closed, in ms. Default 60000.
+    case httpIdleTimeoutMilliseconds = "GATEWAY_HTTP_IDLE_TIMEOUT_MS"
+    /// HTTP connections open at once; a connection beyond it is closed as soon as it is accepted. Default 4096.
+    case httpMaxConnections = "GATEWAY_HTTP_MAX_CONNECTIONS"
     /// Folder of migration files. Default `migrations`.
     case migrationsDirectory = "GATEWAY_MIGRATIONS_DIR"
     /// The routing service's endpoint. Default `http://127.0.0.1:8090/v1/routes`.
@@ -104,6 +114,8 @@ public struct GatewayConfiguration: Sendable {
     public var signatureToleranceSeconds: Int64 = 300
     public var ingestTimeout: Duration = .milliseconds(2_000)
     public var ingestMaxInFlight = 4_096
+    public var connectionLimits = ConnectionLimits(maxConnections: 4_096, headTimeout: .seconds(10), bodyTimeout: .seconds(10))
+    public var httpIdleTimeout: Duration = .seconds(60)
     public var migrationsDirectory = "migrations"
     public var routingURL = "http://127.0.0.1:8090/v1/routes"
     public var routingTimeout: Duration = .milliseconds(5_000)
@@ -171,6 +183,10 @@ public struct GatewayConfiguration: Sendable {
         signatureToleranceSeconds = Int64(try reader.integer(.signatureToleranceSeconds, in: 1...86_400) ?? Int(signatureToleranceSeconds))
         ingestTimeout = try reader.milliseconds(.ingestTimeoutMilliseconds, in: 50...60_000) ?? ingestTimeout
         ingestMaxInFlight = try reader.integer(.ingestMaxInFlight, in: 1...1_000_000) ?? ingestMaxInFlight
+        connectionLimits.headTimeout = try reader.milliseconds(.httpHeadTimeoutMilliseconds, in: 100...600_000) ?? connectionLimits.headTimeout
+        connectionLimits.bodyTimeout = try reader.milliseconds(.httpBodyTimeoutMilliseconds, in: 100...600_000) ?? connectionLimits.bodyTimeout
+        connectionLimits.maxConnections = try reader.integer(.httpMaxConnections, in: 1...1_000_000) ?? connectionLimits.maxConnections
+        httpIdleTimeout = try reader.milliseconds(.httpIdleTimeoutMilliseconds, in: 100...3_600_000) ?? httpIdleTimeout
         migrationsDirectory = reader.string(.migrationsDirectory) ?? migrationsDirectory
         routingURL = reader.string(.routingURL) ?? routingURL
         routingTimeout = try reader.milliseconds(.routingTimeoutMilliseconds, in: 10...600_000) ?? routingTimeout

@@ -10,7 +10,7 @@ import NIOHTTPTypesHTTP1
 /// delivery that verifies, passes through unchanged to ``IngestRoutes``, which verifies it again and stores it.
 ///
 /// It reads SwiftNIO's HTTP/1 parts, in front of the codec that turns them into HTTPTypes (see
-/// ``installer(ingest:maxBodyBytes:serverName:)``). Its answers are whole HTTP/1 responses encoded once per
+/// ``HTTP1GuardsInstaller``). Its answers are whole HTTP/1 responses encoded once per
 /// connection and written on the socket side of NIO's response encoder: one buffer and one write each.
 ///
 /// Replies keep HTTP/1.1's order: a delivery is only answered here when no earlier request on the
@@ -55,13 +55,6 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.ingest = ingest
         self.maxBodyBytes = maxBodyBytes
         self.serverName = serverName
-    }
-
-    /// The handler to give Hummingbird as an additional channel handler. Hummingbird adds those after its
-    /// HTTP/1-to-HTTPTypes codec; this one puts an ``IngestRejectionHandler`` in front of that codec and
-    /// leaves, so that a rejected delivery is never converted either way.
-    static func installer(ingest: IngestEvent, maxBodyBytes: Int, serverName: String) -> any RemovableChannelHandler {
-        InstallBeforeHTTPTypesCodec { IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName) }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -134,6 +127,7 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         IngestMetrics.count(reply.status)
         socketSide?.writeAndFlush(NIOAny(reply.bytes), promise: nil)
+        context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestAnswered(), promise: nil)
     }
 
     private func encode(_ reply: JSONReply, allocator: ByteBufferAllocator) -> EncodedReply {
@@ -176,31 +170,6 @@ final class IngestRejectionHandler: ChannelDuplexHandler, RemovableChannelHandle
         if head.headers.contains(name: "expect") { return false }
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes { return false }
         return true
-    }
-}
-
-/// Puts the handler it makes in front of Hummingbird's HTTP/1-to-HTTPTypes codec when it is added, then
-/// removes itself: Hummingbird offers no other place before that codec.
-private final class InstallBeforeHTTPTypesCodec: ChannelInboundHandler, RemovableChannelHandler {
-    /// It leaves the pipeline before any request arrives.
-    typealias InboundIn = Never
-
-    private let makeHandler: () -> any ChannelHandler
-
-    init(_ makeHandler: @escaping () -> any ChannelHandler) {
-        self.makeHandler = makeHandler
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        let pipeline = context.pipeline.syncOperations
-        do {
-            let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
-            try pipeline.addHandler(makeHandler(), position: .before(codec))
-        } catch {
-            // A connection served without the handler would be correct but unprotected; refuse it loudly.
-            context.fireErrorCaught(error)
-        }
-        pipeline.removeHandler(context: context, promise: nil)
     }
 }
 

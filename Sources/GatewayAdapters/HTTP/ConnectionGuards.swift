@@ -1,0 +1,259 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+import Synchronization
+
+/// What one api process allows its HTTP connections: how many may be open, and how long a request's head and body
+/// may take to arrive. A producer that sends slowly, or never finishes, then costs a connection for seconds, not
+/// for ever; idle keep-alive connections are Hummingbird's to close (its `idleTimeout`).
+public struct ConnectionLimits: Sendable {
+    /// Connections open at once; one more is closed as soon as it is accepted.
+    public var maxConnections: Int
+    /// From a request's first byte to the end of its head (request line and headers).
+    public var headTimeout: Duration
+    /// From the end of a request's head to the end of its body.
+    public var bodyTimeout: Duration
+
+    /// Creates the limits.
+    public init(maxConnections: Int, headTimeout: Duration, bodyTimeout: Duration) {
+        self.maxConnections = maxConnections
+        self.headTimeout = headTimeout
+        self.bodyTimeout = bodyTimeout
+    }
+}
+
+/// Installs the api's own HTTP/1 handlers on each connection: ``ConnectionGate`` in front of everything, then, in
+/// front of Hummingbird's codec from SwiftNIO's HTTP/1 parts to HTTPTypes, ``RequestDeadlineHandler`` and
+/// ``IngestRejectionHandler``. Hummingbird adds its additional channel handlers after that codec and offers no
+/// other place, so this one moves them where they belong as it is added, then removes itself.
+final class HTTP1GuardsInstaller: ChannelInboundHandler, RemovableChannelHandler {
+    /// It leaves the pipeline before any request arrives.
+    typealias InboundIn = Never
+
+    private let limits: ConnectionLimits
+    private let openConnections: OpenConnections
+    private let makeRejectionHandler: () -> IngestRejectionHandler
+
+    init(limits: ConnectionLimits, openConnections: OpenConnections, makeRejectionHandler: @escaping () -> IngestRejectionHandler) {
+        self.limits = limits
+        self.openConnections = openConnections
+        self.makeRejectionHandler = makeRejectionHandler
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        do {
+            let deadlines = RequestDeadlineHandler(limits: limits)
+            let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
+            try pipeline.addHandler(ConnectionGate(openConnections: openConnections, limit: limits.maxConnections, deadlines: deadlines), position: .first)
+            try pipeline.addHandler(deadlines, position: .before(codec))
+            try pipeline.addHandler(makeRejectionHandler(), position: .before(codec))
+        } catch {
+            // A connection served without its guards would be correct but unprotected; refuse it loudly.
+            context.fireErrorCaught(error)
+        }
+        pipeline.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// The number of connections an api process has open, shared by every connection's ``ConnectionGate``.
+final class OpenConnections: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Counts a new connection; false, and not counted, when `limit` are open already.
+    func enter(limit: Int) -> Bool {
+        if count.add(1, ordering: .relaxed).newValue > limit {
+            count.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func leave() {
+        count.subtract(1, ordering: .relaxed)
+    }
+}
+
+/// First in a connection's pipeline: closes a connection beyond the limit, and tells ``RequestDeadlineHandler``
+/// when bytes arrive, so that a request's head is timed from its first byte rather than from when it is complete.
+final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let openConnections: OpenConnections
+    private let limit: Int
+    private let deadlines: RequestDeadlineHandler
+    private var counted = false
+
+    init(openConnections: OpenConnections, limit: Int, deadlines: RequestDeadlineHandler) {
+        self.openConnections = openConnections
+        self.limit = limit
+        self.deadlines = deadlines
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { admit(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        admit(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if counted { openConnections.leave() }
+        counted = false
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deadlines.bytesArrived()
+        context.fireChannelRead(data)
+    }
+
+    private func admit(context: ChannelHandlerContext) {
+        guard !counted else { return }
+        guard openConnections.enter(limit: limit) else {
+            context.close(promise: nil)
+            return
+        }
+        counted = true
+    }
+}
+
+/// Times each request on a connection: its head must arrive within ``ConnectionLimits/headTimeout`` of its first
+/// byte, its body within ``ConnectionLimits/bodyTimeout`` of its head. A request that misses its deadline is
+/// answered 408 and the connection closed (only closed when an earlier request's response is still owed, so that
+/// replies keep HTTP/1.1's order).
+///
+/// A deadline is a time stored per request; the one timer of a connection is scheduled only when none is pending
+/// and, on firing, looks at the deadline of whatever request is then being read. A connection of quick requests
+/// thus costs one timer per timeout period, not one per request.
+///
+/// It reads SwiftNIO's HTTP/1 parts in front of ``IngestRejectionHandler``, which may hold a delivery's head until
+/// its body is complete; that handler's own answers are reported to it as ``RequestAnswered`` events.
+final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// An outbound event: ``IngestRejectionHandler`` answered a request without writing through this handler.
+    struct RequestAnswered {}
+
+    private enum Phase: Equatable {
+        /// Between requests: nothing is timed.
+        case idle
+        /// Bytes of a request arrived, its head is not complete.
+        case readingHead
+        /// The head arrived, the body is not complete.
+        case readingBody
+        /// A deadline passed; the connection is closing.
+        case closing
+    }
+
+    private let limits: ConnectionLimits
+    private var phase = Phase.idle
+    /// When the part being read is due.
+    private var deadline = NIODeadline.distantFuture
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+    /// Requests whose head arrived and whose response has not been written.
+    private var responsesOwed = 0
+
+    init(limits: ConnectionLimits) {
+        self.limits = limits
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
+    /// Called by ``ConnectionGate`` for every read: the first bytes of a request start its head's deadline.
+    func bytesArrived() {
+        guard phase == .idle else { return }
+        read(.readingHead, within: limits.headTimeout)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard phase != .closing else { return }
+        switch unwrapInboundIn(data) {
+        case .head:
+            responsesOwed += 1
+            read(.readingBody, within: limits.bodyTimeout)
+        case .body:
+            break
+        case .end:
+            phase = .idle
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closing
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { responsesOwed -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is RequestAnswered else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        responsesOwed -= 1
+        promise?.succeed()
+    }
+
+    private func read(_ next: Phase, within timeout: Duration) {
+        phase = next
+        deadline = .now() + TimeAmount(timeout)
+        if timer == nil { scheduleTimer() }
+    }
+
+    private func scheduleTimer() {
+        guard let context else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        guard phase == .readingHead || phase == .readingBody, let context else { return }
+        if deadline > .now() {
+            scheduleTimer()
+        } else {
+            deadlinePassed(context: context)
+        }
+    }
+
+    private func deadlinePassed(context: ChannelHandlerContext) {
+        let part = phase == .readingHead ? "head" : "body"
+        // The request being timed owes its response once its head has arrived.
+        let owedBefore = responsesOwed - (phase == .readingBody ? 1 : 0)
+        phase = .closing
+        guard owedBefore == 0 else {
+            context.close(promise: nil)
+            return
+        }
+        let reply = JSONReply.error(.requestTimeout, code: "request_timeout", message: "the request's \(part) did not arrive within its deadline")
+        var head = HTTPResponseHead(version: .http1_1, status: .requestTimeout)
+        for field in reply.headers { head.headers.add(name: field.name.canonicalName, value: field.value) }
+        head.headers.add(name: "content-length", value: String(reply.body.readableBytes))
+        head.headers.add(name: "connection", value: "close")
+        IngestMetrics.count(reply.status)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
