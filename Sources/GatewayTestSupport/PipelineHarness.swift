@@ -68,7 +68,7 @@ public final class PipelineHarness: Sendable {
             services.append(built.service)
             routing = built.routing
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [], logger: logger)
+        let group = GatewayRuntime.serviceGroup(services, configuration: configuration, signals: [], logger: logger)
         let running = Task { try await group.run() }
         do {
             let result = try await body()

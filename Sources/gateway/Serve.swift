@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
                 routingClient = worker.routing
                 logger.notice("worker \(configuration.workerId) routing to \(configuration.routingURL), \(configuration.workerConcurrency) calls at once, \(configuration.workerEventsInFlight) events in flight")
             }
-            let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            let group = GatewayRuntime.serviceGroup(services, configuration: configuration, signals: [.sigterm, .sigint], logger: logger)
             defer { Task { [routingClient] in await routingClient?.shutdown() } }
             try await group.run()
         }

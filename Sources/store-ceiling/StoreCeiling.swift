@@ -96,7 +96,7 @@ struct StoreCeiling: AsyncParsableCommand {
             routingCalls: ConcurrencyLimit(concurrency), workerId: "store-ceiling", leaseDuration: .seconds(60))
         var processed = 0
         while processed < events.count {
-            let reserved = try await repository.reserveDue(now: Date(), limit: 500)
+            let reserved = try await repository.reserveDue(now: Date(), limit: 500, skipping: []).keys
             guard !reserved.isEmpty else { throw ValidationError("\(events.count - processed) events were never due") }
             try await forEachConcurrently(reserved, concurrency: concurrency) { key in
                 let begin = ContinuousClock.now

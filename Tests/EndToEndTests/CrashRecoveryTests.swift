@@ -88,4 +88,24 @@ extension PipelineTests {
         }
         await redis.stop()
     }
+
+    /// A rolling deploy: the worker is told to stop while its routing calls are still out, and its grace period ends
+    /// first. Every event it held goes back, due now, with no attempt spent and no abandoned claim counted.
+    @Test func aWorkerShutDownPastItsGracePeriodGivesItsEventsBack() async throws {
+        try await withHarness(simulator: ["--latency-ms", "5000"], configure: { $0.shutdownGrace = .milliseconds(500) }) { harness in
+            let keys = try await harness.ingest(count: 10)
+            try await harness.withRunningPipeline {
+                let inFlight = try await Eventually.holds(within: .seconds(30)) { try await harness.simulatorStats().calls >= keys.count }
+                #expect(inFlight, "the routing calls never started")
+            }
+            for key in keys {
+                let document = try #require(try await harness.inbox.document(key))
+                #expect(document["status"] == .string("retry_scheduled"), "\(key)")
+                #expect(document["attempts"]?.intValue == 0)
+                #expect(document["lease"] == nil)
+                #expect(document["claimsWithoutOutcome"]?.intValue == 0)
+                #expect(document["history"]?.arrayValue?.last?.documentValue?["error"] == .string(ProcessEvent.releasedAtShutdown))
+            }
+        }
+    }
 }

@@ -4,6 +4,8 @@ public import Hummingbird
 public import Logging
 public import Prometheus
 import NIOCore
+public import ServiceLifecycle
+public import UnixSignals
 
 /// The roles a `gateway serve` process can play.
 public enum Role: String, CaseIterable, Sendable {
@@ -136,6 +138,16 @@ public enum GatewayRuntime {
             process: process, stream: eventStream(configuration, resources), consumer: configuration.workerId,
             eventsInFlight: configuration.workerEventsInFlight, claimIdle: configuration.streamClaimIdle, logger: logger)
         return (service, routing)
+    }
+
+    /// The group that runs a process's services until one of `signals`: graceful shutdown first, escalated to
+    /// cancellation once `GATEWAY_SHUTDOWN_GRACE_MS` has passed.
+    public static func serviceGroup(
+        _ services: [any Service], configuration: GatewayConfiguration, signals: [UnixSignal], logger: Logger
+    ) -> ServiceGroup {
+        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: signals, logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        return ServiceGroup(configuration: group)
     }
 
     private static func eventStream(_ configuration: GatewayConfiguration, _ resources: GatewayResources) -> RedisEventStream {

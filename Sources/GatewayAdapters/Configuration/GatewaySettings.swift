@@ -86,6 +86,11 @@ public enum Setting: String, CaseIterable, Sendable {
     /// How long a queued event may go unclaimed before the relay publishes it again, in ms. Default 300000.
     case relayRecoveryMilliseconds = "GATEWAY_RELAY_RECOVERY_MS"
 
+    /// How long graceful shutdown (SIGTERM, SIGINT) may take, in ms: in-flight requests and events finish, the relay
+    /// publishes or releases what it reserved. Past it, work still running is cancelled and each worker gives its
+    /// events back, due now. Default 10000.
+    case shutdownGraceMilliseconds = "GATEWAY_SHUTDOWN_GRACE_MS"
+
     /// The dotted key swift-configuration reads, e.g. `gateway.http.port`.
     public var key: String { rawValue.lowercased().replacingOccurrences(of: "_", with: ".") }
 }
@@ -133,6 +138,7 @@ public struct GatewayConfiguration: Sendable {
     public var relayPollInterval: Duration = .milliseconds(200)
     public var relayBatchSize = 500
     public var relayRecoveryWindow: Duration = .seconds(300)
+    public var shutdownGrace: Duration = .seconds(10)
 
     /// Events a worker process holds at once: its routing calls (`workerConcurrency`) and a quarter more,
     /// whose claims, shipment reads and outcome writes run while the routing calls are held by others.
@@ -208,6 +214,7 @@ public struct GatewayConfiguration: Sendable {
         relayPollInterval = try reader.milliseconds(.relayPollMilliseconds, in: 1...60_000) ?? relayPollInterval
         relayBatchSize = try reader.integer(.relayBatchSize, in: 1...10_000) ?? relayBatchSize
         relayRecoveryWindow = try reader.milliseconds(.relayRecoveryMilliseconds, in: 100...86_400_000) ?? relayRecoveryWindow
+        shutdownGrace = try reader.milliseconds(.shutdownGraceMilliseconds, in: 0...600_000) ?? shutdownGrace
         try validateTiming()
     }
 

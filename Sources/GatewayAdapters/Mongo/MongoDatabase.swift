@@ -101,6 +101,39 @@ final class MongoCollection {
         return (result["matchedCount"]?.intValue ?? 0) + (result["upsertedCount"]?.intValue ?? 0)
     }
 
+    /// Deletes the first match of `filter`; returns how many documents were deleted (0 or 1).
+    @discardableResult
+    func deleteOne(_ filter: BSONDocument, acknowledgement: WriteAcknowledgement = .durable) throws -> Int {
+        let filterBuffer = try BSONBuffer(filter)
+        var options: BSONDocument = [:]
+        if acknowledgement == .redoable, let redoableWriteConcern { options.append("writeConcern", .document(redoableWriteConcern)) }
+        let optionsBuffer = try BSONBuffer(options)
+        let reply = AlignedScratch()
+        var error = bson_error_t()
+        let succeeded = filterBuffer.withPointer { filterPointer in
+            optionsBuffer.withPointer { mongoc_collection_delete_one(pointer, filterPointer, $0, reply.pointer, &error) }
+        }
+        defer { bson_destroy(reply.pointer) }
+        guard succeeded else { throw StoreError(mongoc: error, operation: "delete \(name)") }
+        return BSONDocument(decoding: reply.pointer)["deletedCount"]?.intValue ?? 0
+    }
+
+    /// Updates the documents `ids` that match `condition` with one multi-document update. The server refuses such an
+    /// update as a whole when it refuses one document (a validator, say); then each document is updated alone, so
+    /// that only the refused ones fail.
+    /// - Returns: the error of each document that failed alone, by its index in `ids`.
+    /// - Throws: ``StoreError`` when the store as a whole fails.
+    func updateDocuments(_ ids: [BSON], matching condition: BSONDocument, update: BSONDocument, acknowledgement: WriteAcknowledgement) throws -> [Int: StoreError] {
+        // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
+        func filter(_ id: BSON) -> BSONDocument { BSONDocument([("_id", id)] + condition.fields.map { ($0.key, $0.value) }) }
+        do {
+            try updateMany(filter: filter(.document(["$in": .array(ids)])), update: update, acknowledgement: acknowledgement)
+            return [:]
+        } catch let error as StoreError where !error.isStoreWide && ids.count > 1 {
+            return try updateEach(ids.map { (filter($0), update) }, acknowledgement: acknowledgement).failures
+        }
+    }
+
     /// What one unordered `update` command of single-document statements did.
     struct EachUpdateResult {
         /// Statements sent.

@@ -14,7 +14,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         // three operations per batch instead of a read and a compare-and-set per event.
         claims = Batcher(maxBatch: 100, maxSenders: 2) { requests in
             try await pool.withDatabase("claim events") { database in
-                try Self.claimGroup(requests, in: database.collection(Collections.events)).map { .success($0) }
+                try Self.claimGroup(requests, in: database.collection(Collections.events))
             }
         }
         // Their routing calls end at about the same moments too: one `update` command writes a group of outcomes.
@@ -43,18 +43,20 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         let duration: Duration
     }
 
-    /// Claims a batch of events; the result at each index answers the request at that index.
-    private static func claimGroup(_ requests: [ClaimRequest], in events: MongoCollection) throws -> [ClaimedEvent?] {
-        var claimed = [ClaimedEvent?](repeating: nil, count: requests.count)
+    /// Claims a batch of events; the result at each index answers the request at that index. An event whose document
+    /// the store refuses to update fails its own request only.
+    private static func claimGroup(_ requests: [ClaimRequest], in events: MongoCollection) throws -> [Result<ClaimedEvent?, any Error>] {
+        var claimed = [Result<ClaimedEvent?, any Error>](repeating: .success(nil), count: requests.count)
         for (terms, indices) in Dictionary(grouping: requests.indices, by: { requests[$0].lease }) {
             // The stream may announce an event twice (a republication): only the first request may get it.
             var pending: [EventKey: Int] = [:]
             for index in indices where pending[requests[index].key] == nil { pending[requests[index].key] = index }
             // A lost race re-reads: the winner may have left the event claimable again (e.g. the relay queued it).
             for _ in 0..<3 where !pending.isEmpty {
-                let (won, lost) = try claimOnce(pending, of: requests, on: terms, in: events)
-                for (index, event) in won { claimed[index] = event }
-                pending = lost
+                let round = try claimOnce(pending, of: requests, on: terms, in: events)
+                for (index, event) in round.won { claimed[index] = .success(event) }
+                for (index, error) in round.failed { claimed[index] = .failure(error) }
+                pending = round.lost
             }
         }
         return claimed
@@ -62,10 +64,11 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
 
     /// One round of claims: a read of the events' states, one conditional update per kind of claimable state,
     /// and a read of the events this round's token now holds. Three operations whatever the number of events.
-    /// - Returns: the claimed events by request index, and the claimable events another writer changed in between.
+    /// - Returns: the claimed events by request index, the claimable events another writer changed in between, and the
+    ///   errors of events whose documents the store refused to update, by request index.
     private static func claimOnce(
         _ pending: [EventKey: Int], of requests: [ClaimRequest], on terms: LeaseTerms, in events: MongoCollection
-    ) throws -> (won: [Int: ClaimedEvent], lost: [EventKey: Int]) {
+    ) throws -> (won: [Int: ClaimedEvent], lost: [EventKey: Int], failed: [Int: StoreError]) {
         var states: [EventKey: BSONDocument] = [:]
         for (source, keys) in Dictionary(grouping: pending.keys, by: \.source) {
             // Not `$or` over the keys: SecantusDB answers `$or` with a collection scan.
@@ -87,7 +90,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             keysById[id] = key
             if status == .received || status == .queued { alwaysClaimable.append(.objectId(id)) } else { claimableOnceDue.append(.objectId(id)) }
         }
-        guard !keysById.isEmpty else { return ([:], [:]) }
+        guard !keysById.isEmpty else { return ([:], [:], [:]) }
 
         let now = pending.values.map { requests[$0].now }.max() ?? Date()
         let expiresAt = now.addingTimeInterval(terms.duration.seconds)
@@ -108,19 +111,15 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         // Each filter repeats the claim rule for its states, so an event another writer changed since the read
         // is claimed only if it is still claimable. A processing event's availableAt is its lease's expiry.
         func statuses(_ list: [EventStatus]) -> BSON { .document(["$in": .array(list.map { .string($0.rawValue) })]) }
-        if !alwaysClaimable.isEmpty {
-            try events.updateMany(
-                filter: ["_id": .document(["$in": .array(alwaysClaimable)]), "status": statuses([.received, .queued])],
-                update: update, acknowledgement: .redoable)
+        var failed: [Int: StoreError] = [:]
+        func claim(_ ids: [BSON], matching condition: BSONDocument) throws {
+            guard !ids.isEmpty else { return }
+            for (index, error) in try events.updateDocuments(ids, matching: condition, update: update, acknowledgement: .redoable) {
+                if case .objectId(let id) = ids[index], let key = keysById.removeValue(forKey: id), let request = pending[key] { failed[request] = error }
+            }
         }
-        if !claimableOnceDue.isEmpty {
-            try events.updateMany(
-                filter: [
-                    "_id": .document(["$in": .array(claimableOnceDue)]), "status": statuses([.retryScheduled, .parked, .processing]),
-                    "availableAt": .document(["$lte": .date(now)]),
-                ],
-                update: update, acknowledgement: .redoable)
-        }
+        try claim(alwaysClaimable, matching: ["status": statuses([.received, .queued])])
+        try claim(claimableOnceDue, matching: ["status": statuses([.retryScheduled, .parked, .processing]), "availableAt": .document(["$lte": .date(now)])])
 
         var won: [Int: ClaimedEvent] = [:]
         var lost = Dictionary(uniqueKeysWithValues: keysById.values.map { ($0, pending[$0]!) })
@@ -128,7 +127,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             guard let fence = Fence(document), let key = keysById[fence.id], let index = lost.removeValue(forKey: key) else { continue }
             won[index] = claimedEvent(from: document, key: key, lease: Lease(owner: terms.owner, expiresAt: expiresAt, recordId: fence.id, version: fence.version, token: token))
         }
-        return (won, lost)
+        return (won, lost, failed)
     }
 
     public func record(_ transition: Transition, attempt: AttemptRecord, for event: ClaimedEvent, now: Date) async throws -> Bool {
@@ -198,15 +197,15 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
 
     // MARK: Relay
 
-    public func reserveDue(now: Date, limit: Int) async throws -> [EventKey] {
+    public func reserveDue(now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation {
         let due: BSONDocument = [
             "status": .document(["$in": .array(EventStatus.publishable.map { .string($0.rawValue) })]),
             "availableAt": .document(["$lte": .date(now)]),
         ]
-        return try await reserve(due, sort: ["availableAt": .int32(1)], now: now, limit: limit)
+        return try await reserve(due, for: .publishDue, now: now, limit: limit, skipping: skipping)
     }
 
-    public func reserveStale(queuedBefore: Date, now: Date, limit: Int) async throws -> [EventKey] {
+    public func reserveStale(queuedBefore: Date, now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation {
         // A queued event's availableAt is when it was queued (see reserve); queuedAt keeps this exact for events
         // queued before migration 0003, whose availableAt was still when they became due.
         let stale: BSONDocument = [
@@ -214,7 +213,7 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
             "availableAt": .document(["$lt": .date(queuedBefore)]),
             "queuedAt": .document(["$lt": .date(queuedBefore)]),
         ]
-        return try await reserve(stale, sort: ["availableAt": .int32(1)], now: now, limit: limit)
+        return try await reserve(stale, for: .recoverQueued, now: now, limit: limit, skipping: skipping)
     }
 
     public func releaseReservation(_ keys: [EventKey]) async throws {
@@ -225,49 +224,85 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
         }
     }
 
-    public func sweepExpiredLeases(now: Date, limit: Int) async throws -> Int {
+    public func sweepExpiredLeases(now: Date, limit: Int, skipping: Set<String>) async throws -> StepResult {
         try await pool.withDatabase("sweep expired leases") { database in
             let events = database.collection(Collections.events)
             // A processing event's availableAt is its lease's expiry (see claim); the lease itself is checked too,
             // for events claimed before migration 0003, whose availableAt was still when they became due.
             let expired = try events.find(
-                [
+                Self.leavingOut(skipping, from: [
                     "status": .string(EventStatus.processing.rawValue), "availableAt": .document(["$lte": .date(now)]),
                     "lease.expiresAt": .document(["$lte": .date(now)]),
-                ],
-                options: ["limit": .int64(Int64(limit)), "projection": .document(["version": .int32(1), "attempts": .int32(1), "lease": .int32(1), "claimedAt": .int32(1)])])
-            var swept = 0
-            for document in expired {
-                guard let fence = Fence(document) else { continue }
+                ]),
+                options: ["limit": .int64(Int64(limit)), "projection": .document([
+                    "source": .int32(1), "eventId": .int32(1), "version": .int32(1), "attempts": .int32(1), "lease": .int32(1), "claimedAt": .int32(1),
+                ])])
+            return try Self.eachAlone(expired, step: .sweepLeases) { document in
+                guard let fence = Fence(document) else { return false }
                 let entry = Self.document(AttemptRecord(
                     attempt: document["attempts"]?.intValue ?? 0, startedAt: document["claimedAt"]?.dateValue ?? now, finishedAt: now,
                     outcome: .retry, error: "lease_expired: \(document[path: "lease.owner"]?.stringValue ?? "a worker") did not finish", routingLatencyMs: nil))
-                swept += try events.updateOne(filter: fence.filter, update: [
+                return try events.updateOne(filter: fence.filter, update: [
                     "$set": .document(["status": .string(EventStatus.retryScheduled.rawValue), "availableAt": .date(now), "updatedAt": .date(now)]),
                     "$unset": .document(["lease": .string("")]),
                     "$push": .document(["history": entry]),
                     "$inc": .document(["version": .int32(1)]),
-                ], acknowledgement: .redoable)
+                ], acknowledgement: .redoable) == 1
             }
-            return swept
         }
     }
 
-    public func reconcileDeadLetters(limit: Int) async throws -> Int {
+    public func reconcileDeadLetters(limit: Int, skipping: Set<String>) async throws -> StepResult {
         try await pool.withDatabase("reconcile dead letters") { database in
-            let pending = try database.collection(Collections.events).find(["deadLetterPending": .bool(true)], options: ["limit": .int64(Int64(limit))])
-            for event in pending { try Self.writeDeadLetter(for: event, in: database) }
-            return pending.count
+            let pending = try database.collection(Collections.events).find(
+                Self.leavingOut(skipping, from: ["deadLetterPending": .bool(true)]), options: ["limit": .int64(Int64(limit))])
+            return try Self.eachAlone(pending, step: .reconcileDeadLetters) { event in
+                try Self.writeDeadLetter(for: event, in: database)
+                return true
+            }
         }
+    }
+
+    /// Runs `body` on each document, alone: a document's own failure is reported and the others go on; only a
+    /// failure of the store as a whole ends the step.
+    /// - Returns: how many documents `body` handled (returned true for), and the failures.
+    private static func eachAlone(_ documents: [BSONDocument], step: RelayStep, _ body: (BSONDocument) throws -> Bool) throws -> StepResult {
+        var result = StepResult(handled: 0)
+        for document in documents {
+            do {
+                if try body(document) { result.handled += 1 }
+            } catch let error as StoreError where !error.isStoreWide {
+                result.failures.append(failure(of: document, in: step, error))
+            }
+        }
+        return result
+    }
+
+    private static func failure(of document: BSONDocument, in step: RelayStep, _ error: StoreError) -> DocumentFailure {
+        DocumentFailure(step: step, recordId: Fence(document)?.id ?? "", key: eventKey(of: document), error: error.description)
+    }
+
+    private static func eventKey(of document: BSONDocument) -> EventKey? {
+        guard let source = document["source"]?.stringValue, let eventId = document["eventId"]?.stringValue else { return nil }
+        return EventKey(source: source, eventId: eventId)
+    }
+
+    /// `filter`, leaving out the documents in `skipping` (those in their backoff after failing the step).
+    private static func leavingOut(_ skipping: Set<String>, from filter: BSONDocument) -> BSONDocument {
+        guard !skipping.isEmpty else { return filter }
+        var filtered = filter
+        filtered.append("_id", .document(["$nin": .array(skipping.map(BSON.objectId))]))
+        return filtered
     }
 
     /// Marks up to `limit` events matching `filter` queued under a fresh token, and returns those this call won.
-    private func reserve(_ filter: BSONDocument, sort: BSONDocument, now: Date, limit: Int) async throws -> [EventKey] {
+    private func reserve(_ filter: BSONDocument, for step: RelayStep, now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation {
         let token = UUID().uuidString
         return try await pool.withDatabase("reserve events") { database in
             let events = database.collection(Collections.events)
-            let candidates = try events.find(filter, options: ["sort": .document(sort), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1)])])
-            guard !candidates.isEmpty else { return [] }
+            let candidates = try events.find(
+                Self.leavingOut(skipping, from: filter),
+                options: ["sort": .document(["availableAt": .int32(1)]), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1), "source": .int32(1), "eventId": .int32(1)])])
             // availableAt becomes when the event was queued: recovery finds lost entries through {status, availableAt}.
             let update: BSONDocument = [
                 "$set": .document([
@@ -276,24 +311,87 @@ public struct MongoEventRepository: EventRepository, OutboxStore {
                 ]),
                 "$inc": .document(["version": .int32(1)]),
             ]
-            var won: [EventKey] = []
+            var reservation = Reservation(keys: [], found: candidates.count)
             // SecantusDB checks `$in` by walking the list for each document it updates (a tenth of its time went
             // there with 500 ids per update), so reservations update at most 100 at a time.
-            for ids in candidates.compactMap({ $0["_id"] }).batches(of: 100) {
-                // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
-                let byId: (String, BSON) = ("_id", .document(["$in": .array(ids)]))
-                try events.updateMany(filter: BSONDocument([byId] + filter.fields.map { ($0.key, $0.value) }), update: update, acknowledgement: .redoable)
+            for batch in candidates.batches(of: 100) {
+                let ids = batch.compactMap { $0["_id"] }
+                for (index, error) in try events.updateDocuments(ids, matching: filter, update: update, acknowledgement: .redoable) {
+                    reservation.failures.append(Self.failure(of: batch[index], in: step, error))
+                }
                 // Another relay may have won some of them in between; those carry its token, not ours.
                 let reserved = try events.find(
-                    BSONDocument([byId, ("relayToken", .string(token))]), options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
-                won += reserved.compactMap { document in
-                    guard let source = document["source"]?.stringValue, let eventId = document["eventId"]?.stringValue else { return nil }
-                    return EventKey(source: source, eventId: eventId)
-                }
+                    ["_id": .document(["$in": .array(ids)]), "relayToken": .string(token)],
+                    options: ["projection": .document(["source": .int32(1), "eventId": .int32(1)])])
+                reservation.keys += reserved.compactMap(Self.eventKey(of:))
             }
-            return won
+            return reservation
         }
     }
+
+    public func documentsInBackoff(now: Date) async throws -> [RelayStep: Set<String>] {
+        let records = try await pool.withDatabase("find relay_failures") { database in
+            try database.collection(Collections.relayFailures).find(
+                ["retryAt": .document(["$gt": .date(now)])], options: ["projection": .document(["step": .int32(1), "recordId": .int32(1)])])
+        }
+        var skipping: [RelayStep: Set<String>] = [:]
+        for record in records {
+            guard let step = record["step"]?.stringValue.flatMap(RelayStep.init(rawValue:)), let id = record["recordId"]?.stringValue else { continue }
+            skipping[step, default: []].insert(id)
+        }
+        return skipping
+    }
+
+    public func recordFailures(_ failures: [DocumentFailure], now: Date, retryAt: @escaping @Sendable (Int) -> Date) async throws {
+        // What is recorded is read and written by one relay at a time per document: the document is left out of its
+        // step while in backoff, so a lost count under a race between relays only shortens one backoff.
+        let ids = failures.map { BSON.string("\($0.step.rawValue):\($0.recordId)") }
+        _ = try await pool.withDatabase("record relay_failures") { database in
+            let records = database.collection(Collections.relayFailures)
+            var counts: [String: Int] = [:]
+            for record in try records.find(["_id": .document(["$in": .array(ids)])], options: ["projection": .document(["failures": .int32(1)])]) {
+                if let id = record["_id"]?.stringValue { counts[id] = record["failures"]?.intValue ?? 0 }
+            }
+            for (id, failure) in zip(ids, failures) {
+                let failuresSoFar = (counts[id.stringValue ?? ""] ?? 0) + 1
+                let due = retryAt(failuresSoFar)
+                try records.updateOne(
+                    filter: ["_id": id],
+                    update: [
+                        "$set": .document([
+                            "step": .string(failure.step.rawValue), "recordId": .string(failure.recordId),
+                            "source": failure.key.map { .string($0.source) } ?? .null, "eventId": failure.key.map { .string($0.eventId) } ?? .null,
+                            "error": .string(failure.error), "failures": .int64(Int64(failuresSoFar)), "lastFailedAt": .date(now),
+                            "retryAt": .date(due), "expiresAt": .date(due.addingTimeInterval(3_600)),
+                        ]),
+                        "$setOnInsert": .document(["firstFailedAt": .date(now)]),
+                    ],
+                    upsert: true, acknowledgement: .redoable)
+            }
+        }
+    }
+
+    public func unrecoveredStreamLoss(stream: String) async throws -> Date? {
+        try await pool.withDatabase("find relay_state") { database in
+            try database.collection(Collections.relayState).findOne(["_id": .string(Self.streamLossId(stream))])?["lostAt"]?.dateValue
+        }
+    }
+
+    public func recordStreamLoss(stream: String, at: Date) async throws {
+        _ = try await pool.withDatabase("record stream loss") { database in
+            // Durable: this record is all that says the stream's contents must be published again.
+            try database.collection(Collections.relayState).updateOne(
+                filter: ["_id": .string(Self.streamLossId(stream))], update: ["$max": .document(["lostAt": .date(at)])], upsert: true)
+        }
+    }
+
+    public func clearStreamLoss(stream: String, recordedAt: Date) async throws {
+        _ = try await pool.withDatabase("clear stream loss") { database in
+            try database.collection(Collections.relayState).deleteOne(["_id": .string(Self.streamLossId(stream)), "lostAt": .date(recordedAt)])
+        }
+    }
+
+    private static func streamLossId(_ stream: String) -> String { "stream_loss:\(stream)" }
 
     // MARK: Documents
 

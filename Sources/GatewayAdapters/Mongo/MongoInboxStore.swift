@@ -6,6 +6,8 @@ enum Collections {
     static let deadLetters = "dead_letters"
     static let shipments = "shipments"
     static let schemaMigrations = "schema_migrations"
+    static let relayFailures = "relay_failures"
+    static let relayState = "relay_state"
 }
 
 /// The `events` inbox on MongoDB.

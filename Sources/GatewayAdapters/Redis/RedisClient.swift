@@ -114,6 +114,8 @@ public final class RedisClient: @unchecked Sendable {
             }
         } catch let error as RedisError {
             throw error
+        } catch let error as CancellationError {
+            throw error
         } catch {
             throw RedisError(code: .unavailable, command: command, message: "the client is shut down")
         }
@@ -141,6 +143,8 @@ public final class RedisClient: @unchecked Sendable {
                 try withConnection { try $0.runPipeline(commands) }
             }
         } catch let error as RedisError {
+            throw error
+        } catch let error as CancellationError {
             throw error
         } catch {
             throw RedisError(code: .unavailable, command: "pipeline", message: "the client is shut down")

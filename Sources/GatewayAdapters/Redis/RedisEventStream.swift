@@ -9,7 +9,8 @@ public import GatewayCore
 public struct RedisEventStream: EventStream {
     private let commands: RedisClient
     private let blockingReads: RedisClient
-    private let stream: String
+    /// The stream's key.
+    public let name: String
     private let group: String
     private let maxLength: Int
 
@@ -20,13 +21,13 @@ public struct RedisEventStream: EventStream {
     public init(commands: RedisClient, blockingReads: RedisClient, stream: String = "gateway:events", group: String = "workers", maxLength: Int = 1_000_000) {
         self.commands = commands
         self.blockingReads = blockingReads
-        self.stream = stream
+        self.name = stream
         self.group = group
         self.maxLength = maxLength
     }
 
     public func prepare() async throws {
-        let reply = try await commands.send(["XGROUP", "CREATE", stream, group, "0", "MKSTREAM"])
+        let reply = try await commands.send(["XGROUP", "CREATE", name, group, "0", "MKSTREAM"])
         if case .error(let message) = reply, !message.hasPrefix("BUSYGROUP") {
             throw RedisError(code: .commandFailed, command: "XGROUP CREATE", message: message)
         }
@@ -34,7 +35,7 @@ public struct RedisEventStream: EventStream {
 
     public func publish(_ keys: [EventKey]) async throws {
         let replies = try await commands.pipeline(keys.map { key in
-            ["XADD", stream, "MAXLEN", "~", String(maxLength), "*", "source", key.source, "eventId", key.eventId]
+            ["XADD", name, "MAXLEN", "~", String(maxLength), "*", "source", key.source, "eventId", key.eventId]
         })
         if let failure = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let message) = failure {
             throw RedisError(code: .commandFailed, command: "XADD", message: message)
@@ -42,7 +43,7 @@ public struct RedisEventStream: EventStream {
     }
 
     public func read(consumer: String, count: Int, block: Duration) async throws -> [StreamMessage] {
-        let arguments = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(count), "BLOCK", String(block.milliseconds), "STREAMS", stream, ">"]
+        let arguments = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(count), "BLOCK", String(block.milliseconds), "STREAMS", name, ">"]
         var reply = try await blockingReads.send(arguments, idempotent: false)
         if case .error(let message) = reply, message.hasPrefix("NOGROUP") {
             // The stream or its group vanished (Redis restarted empty or was flushed): recreate and read again.
@@ -54,7 +55,7 @@ public struct RedisEventStream: EventStream {
     }
 
     public func reclaim(consumer: String, minIdle: Duration, count: Int) async throws -> [StreamMessage] {
-        let reply = try await commands.send(["XAUTOCLAIM", stream, group, consumer, String(minIdle.milliseconds), "0-0", "COUNT", String(count)])
+        let reply = try await commands.send(["XAUTOCLAIM", name, group, consumer, String(minIdle.milliseconds), "0-0", "COUNT", String(count)])
         if case .error(let message) = reply {
             if message.hasPrefix("NOGROUP") { return [] }
             throw RedisError(code: .commandFailed, command: "XAUTOCLAIM", message: message)
@@ -69,14 +70,19 @@ public struct RedisEventStream: EventStream {
 
     public func acknowledge(_ ids: [String]) async throws {
         guard !ids.isEmpty else { return }
-        try await commands.call(["XACK", stream, group] + ids)
+        try await commands.call(["XACK", name, group] + ids)
     }
 
-    /// Uses a marker key: a Redis that lost its data no longer has it, and the first caller to set it again learns so.
+    /// Uses a marker key: a Redis that lost its data no longer has it.
     public func contentsWereLost() async throws -> Bool {
-        let reply = try await commands.call(["SET", "\(stream):epoch", UUID().uuidString, "NX"])
-        return reply.text == "OK"
+        try await commands.call(["EXISTS", markerKey]) == .integer(0)
     }
+
+    public func acknowledgeLostContents() async throws {
+        try await commands.call(["SET", markerKey, UUID().uuidString])
+    }
+
+    private var markerKey: String { "\(name):epoch" }
 
     private static func messages(_ entries: RedisReply) -> [StreamMessage] {
         (entries.elements ?? []).compactMap { entry in

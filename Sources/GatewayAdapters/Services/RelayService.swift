@@ -1,5 +1,6 @@
 public import GatewayCore
 public import Logging
+import Metrics
 public import ServiceLifecycle
 
 /// The relay role: runs relay passes until graceful shutdown, pausing only when a pass found nothing to do.
@@ -7,6 +8,9 @@ public import ServiceLifecycle
 /// Due events are looked for on every pass; recovery (lease sweeps, dead letters, what the stream lost) at
 /// most once per `recoveryInterval`. It guards against crashes, which a second's delay does not hurt, and
 /// running it on every pass of a busy relay would spend the store on queries that find nothing.
+///
+/// Graceful shutdown lets the pass in hand finish its batch (every event it reserved is published, or released
+/// for the next relay) and stops before the next one; the pause between passes ends at once.
 public struct RelayService: Service {
     private let relay: RelayDueEvents
     private let pollInterval: Duration
@@ -22,28 +26,41 @@ public struct RelayService: Service {
     }
 
     public func run() async throws {
-        // Cancelled at graceful shutdown: a pass cut short is harmless, what it reserved is recovered.
-        try? await cancelWhenGracefulShutdown {
-            var lastRecovery: ContinuousClock.Instant?
-            while !Task.isCancelled {
-                do {
-                    let recover = lastRecovery.map { ContinuousClock.now - $0 >= recoveryInterval } ?? true
-                    let report = try await relay.runOnce(recover: recover)
-                    if recover { lastRecovery = .now }
-                    if report.didWork {
-                        logger.debug("relay pass", metadata: [
-                            "published": "\(report.published)", "recovered": "\(report.recovered)",
-                            "sweptLeases": "\(report.sweptLeases)", "deadLetters": "\(report.reconciledDeadLetters)",
-                        ])
-                        continue
-                    }
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.warning("relay pass failed; retrying", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: pollInterval)
+        var lastRecovery: ContinuousClock.Instant?
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let recover = lastRecovery.map { ContinuousClock.now - $0 >= recoveryInterval } ?? true
+                let report = try await relay.runOnce(recover: recover, shouldStop: { Task.isShuttingDownGracefully })
+                if recover { lastRecovery = .now }
+                Self.log(report, to: logger)
+                if report.didWork { continue }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("relay pass failed; retrying", metadata: ["error": "\(error)"])
             }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) }
+        }
+    }
+
+    /// Logs what a pass did and counts the documents and steps that failed, by step.
+    static func log(_ report: RelayReport, to logger: Logger) {
+        if report.didWork {
+            logger.debug("relay pass", metadata: [
+                "published": "\(report.published)", "recovered": "\(report.recovered)",
+                "sweptLeases": "\(report.sweptLeases)", "deadLetters": "\(report.reconciledDeadLetters)",
+            ])
+        }
+        for failure in report.failures {
+            Counter(label: "gateway_relay_document_failures_total", dimensions: [("step", failure.step.rawValue)]).increment()
+            logger.warning("relay step failed on one document; it is left out of the step for a backoff", metadata: [
+                "step": "\(failure.step.rawValue)", "source": "\(failure.key?.source ?? "")", "eventId": "\(failure.key?.eventId ?? "")",
+                "recordId": "\(failure.recordId)", "error": "\(failure.error)",
+            ])
+        }
+        for (step, error) in report.failedSteps {
+            Counter(label: "gateway_relay_step_failures_total", dimensions: [("step", step.rawValue)]).increment()
+            logger.warning("relay step failed; the pass went on without it", metadata: ["step": "\(step.rawValue)", "error": "\(error)"])
         }
     }
 }

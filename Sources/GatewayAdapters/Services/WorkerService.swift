@@ -1,5 +1,6 @@
 public import GatewayCore
 public import Logging
+import Metrics
 public import ServiceLifecycle
 
 /// The worker role: reads the stream through the consumer group and processes up to `eventsInFlight`
@@ -7,6 +8,9 @@ public import ServiceLifecycle
 ///
 /// An entry is acknowledged once its outcome is in the store. An entry whose handling failed stays
 /// pending and is taken over by `XAUTOCLAIM` after `claimIdle`, by this worker or another.
+///
+/// Graceful shutdown stops the reading and lets the events in flight finish; past the group's grace period they are
+/// cancelled, and each gives its event back, due now (see ``ProcessEvent``).
 public struct WorkerService: Service {
     private let process: ProcessEvent
     private let stream: any EventStream
@@ -71,12 +75,22 @@ public struct WorkerService: Service {
     }
 
     private func handle(_ message: StreamMessage) async {
+        let event: Logger.Metadata = ["source": "\(message.key.source)", "eventId": "\(message.key.eventId)"]
         do {
             let result = try await process(message.key)
             try await stream.acknowledge([message.id])
-            logger.trace("handled", metadata: ["event": "\(message.key)", "result": "\(result)"])
+            logger.trace("handled", metadata: event.merging(["result": "\(result)"]) { $1 })
+        } catch let error as StoreError where !error.isStoreWide {
+            // The store refuses this event's document: retrying the entry cannot help, and one bad document must not
+            // occupy the workers. The event stays as it is in the inbox; the relay's recovery republishes it after its
+            // window and, should it fail there too, sets it aside with a growing backoff.
+            Counter(label: "gateway_worker_document_failures_total").increment()
+            logger.warning("the store refused this event's document; its entry is acknowledged", metadata: event.merging(["error": "\(error)"]) { $1 })
+            try? await stream.acknowledge([message.id])
+        } catch is CancellationError {
+            logger.debug("shutting down: the entry stays pending", metadata: event)
         } catch {
-            logger.warning("event handling failed; the entry stays pending", metadata: ["event": "\(message.key)", "error": "\(error)"])
+            logger.warning("event handling failed; the entry stays pending", metadata: event.merging(["error": "\(error)"]) { $1 })
         }
     }
 }

@@ -32,6 +32,10 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         self.serverCode = serverCode
     }
 
+    /// Whether the failure is the store's as a whole (it cannot be reached or did not answer), rather than one
+    /// document's: a relay step that meets it stops, while a document's own failure is set aside and the step goes on.
+    public var isStoreWide: Bool { code == .unavailable || code == .timeout }
+
     public var description: String {
         "\(operation) failed (\(code.rawValue)\(serverCode.map { ", server code \($0)" } ?? "")): \(message)"
     }

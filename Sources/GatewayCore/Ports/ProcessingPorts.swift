@@ -37,21 +37,102 @@ public protocol RoutingService: Sendable {
 
 /// The inbox as the relay uses it. Each `reserve` call marks the events it returns `queued` with a token
 /// of its own, so that two relays never publish the same event in the same pass.
+///
+/// One bad document must never stop the line: every step handles its documents one by one where one can fail
+/// alone, reports the failures (``DocumentFailure``) instead of throwing them, and leaves out the documents given
+/// in `skipping` (those in their backoff after failing before). A step throws only when the store as a whole
+/// fails (``StoreError`` `unavailable` or `timeout`).
 public protocol OutboxStore: Sendable {
     /// Marks up to `limit` due events (`received`, or `retry_scheduled`/`parked` whose `availableAt` passed) queued.
-    func reserveDue(now: Date, limit: Int) async throws -> [EventKey]
+    func reserveDue(now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation
 
     /// Marks up to `limit` events that were queued before `queuedBefore` and never claimed queued again.
-    func reserveStale(queuedBefore: Date, now: Date, limit: Int) async throws -> [EventKey]
+    func reserveStale(queuedBefore: Date, now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation
 
     /// Makes reserved events due for recovery at once, after their publication failed.
     func releaseReservation(_ keys: [EventKey]) async throws
 
-    /// Moves events whose lease expired back to `retry_scheduled`, due now; returns how many.
-    func sweepExpiredLeases(now: Date, limit: Int) async throws -> Int
+    /// Moves events whose lease expired back to `retry_scheduled`, due now.
+    func sweepExpiredLeases(now: Date, limit: Int, skipping: Set<String>) async throws -> StepResult
 
-    /// Writes the missing `dead_letters` documents of dead events (a worker may have died in between); returns how many.
-    func reconcileDeadLetters(limit: Int) async throws -> Int
+    /// Writes the missing `dead_letters` documents of dead events (a worker may have died in between).
+    func reconcileDeadLetters(limit: Int, skipping: Set<String>) async throws -> StepResult
+
+    /// The documents each step leaves out at `now`: they failed it and their backoff has not passed.
+    func documentsInBackoff(now: Date) async throws -> [RelayStep: Set<String>]
+
+    /// Records failed documents, each due for its next try at `retryAt(failures so far, this one included)`.
+    func recordFailures(_ failures: [DocumentFailure], now: Date, retryAt: @escaping @Sendable (Int) -> Date) async throws
+
+    /// When the stream named `stream` was last found to have lost its contents, unless every event queued before
+    /// then has been published again since.
+    func unrecoveredStreamLoss(stream: String) async throws -> Date?
+
+    /// Records that `stream` lost its contents at `at`: recovery republishes everything queued before then, over
+    /// as many passes and relays as it takes.
+    func recordStreamLoss(stream: String, at: Date) async throws
+
+    /// Forgets the loss recorded at `at`, once everything queued before it was published again; a later loss
+    /// recorded meanwhile stays.
+    func clearStreamLoss(stream: String, recordedAt: Date) async throws
+}
+
+/// The relay's steps over the inbox; a document that fails one is left out of it for a backoff.
+public enum RelayStep: String, Sendable, CaseIterable, Codable {
+    /// Expired worker leases back to `retry_scheduled`.
+    case sweepLeases = "sweep_leases"
+    /// Missing `dead_letters` documents written.
+    case reconcileDeadLetters = "reconcile_dead_letters"
+    /// Queued events the stream lost, published again.
+    case recoverQueued = "recover_queued"
+    /// Due events published.
+    case publishDue = "publish_due"
+}
+
+/// A document one relay step could not handle; the step went on without it.
+public struct DocumentFailure: Sendable, Equatable {
+    /// The step that failed on it.
+    public var step: RelayStep
+    /// The store's id of the document.
+    public var recordId: String
+    /// The event's key, when the document has one.
+    public var key: EventKey?
+    /// What the store said.
+    public var error: String
+
+    public init(step: RelayStep, recordId: String, key: EventKey?, error: String) {
+        self.step = step
+        self.recordId = recordId
+        self.key = key
+        self.error = error
+    }
+}
+
+/// What a relay step did: how many documents it handled, and those it could not.
+public struct StepResult: Sendable, Equatable {
+    public var handled: Int
+    public var failures: [DocumentFailure]
+
+    public init(handled: Int, failures: [DocumentFailure] = []) {
+        self.handled = handled
+        self.failures = failures
+    }
+}
+
+/// The events one `reserve` call marked queued for this relay.
+public struct Reservation: Sendable, Equatable {
+    /// The events this call won; publish them.
+    public var keys: [EventKey]
+    /// How many matching documents it found, won or not: fewer than the limit means none are left.
+    public var found: Int
+    /// The documents it could not mark.
+    public var failures: [DocumentFailure]
+
+    public init(keys: [EventKey], found: Int, failures: [DocumentFailure] = []) {
+        self.keys = keys
+        self.found = found
+        self.failures = failures
+    }
 }
 
 /// One entry of the event stream.
@@ -80,6 +161,11 @@ public protocol EventStream: Sendable {
     func reclaim(consumer: String, minIdle: Duration, count: Int) async throws -> [StreamMessage]
     /// Acknowledges handled entries.
     func acknowledge(_ ids: [String]) async throws
-    /// Whether the transport lost its contents since the last call (e.g. Redis restarted without persistence).
+    /// The stream's name, by which the relay records a loss of its contents in the store.
+    var name: String { get }
+    /// Whether the transport lost its contents since ``acknowledgeLostContents()`` was last called (e.g. Redis
+    /// restarted without persistence); asking changes nothing.
     func contentsWereLost() async throws -> Bool
+    /// Marks the transport's current contents as known, after the loss was recorded where it survives a crash.
+    func acknowledgeLostContents() async throws
 }

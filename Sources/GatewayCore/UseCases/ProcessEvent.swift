@@ -50,6 +50,9 @@ public struct ProcessEvent: Sendable {
         self.random = random
     }
 
+    /// The error recorded when a worker gives an event back at shutdown.
+    public static let releasedAtShutdown = "released: the worker shut down before the attempt finished"
+
     /// Processes the event announced by a stream entry.
     /// - Throws: ``StoreError`` when the store fails; the entry should then stay unacknowledged.
     public func callAsFunction(_ key: EventKey) async throws -> ProcessingResult {
@@ -82,7 +85,8 @@ public struct ProcessEvent: Sendable {
                         breaker.record(transientFailure: false, now: clock.now())
                         result = .routed(decision)
                     case .failure(let failure):
-                        breaker.record(transientFailure: failure.kind == .transient, now: clock.now())
+                        // A call cut short by the worker's own shutdown says nothing about the service.
+                        if !Task.isCancelled { breaker.record(transientFailure: failure.kind == .transient, now: clock.now()) }
                         result = .failed(failure)
                     }
                 }
@@ -94,7 +98,13 @@ public struct ProcessEvent: Sendable {
         }
 
         let now = clock.now()
-        let transition = policy.decide(result, for: event, now: now, random: random)
+        // A routing call that failed once the worker was cancelled (shutting down past its grace period) may have
+        // failed because of it: the event goes back, due now, without an attempt spent or an abandoned claim counted,
+        // and the call is repeated with the same key. Every other result is recorded as it is.
+        let cutShort = if case .failed = result { Task.isCancelled } else { false }
+        let transition = cutShort
+            ? .retry(at: now, error: Self.releasedAtShutdown, spendsAttempt: false)
+            : policy.decide(result, for: event, now: now, random: random)
         if case .complete(let decision) = transition, let routedShipment {
             // Before the event is marked processed: if the worker dies in between, the retry repeats an
             // idempotent update rather than losing it.
