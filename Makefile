@@ -1,13 +1,16 @@
 # The README's two commands are `make run` and `make test`; both install what is missing first.
 SHELL := /bin/bash
 
-.PHONY: run test bootstrap build compose-check clean proof-of-load bench
+.PHONY: run test faults bootstrap build compose-check clean proof-of-load bench
 
 run: bootstrap
 	scripts/run.sh
 
 test: bootstrap
 	scripts/test.sh
+
+faults: bootstrap
+	scripts/faults.sh
 
 bootstrap:
 	scripts/bootstrap.sh

@@ -137,6 +137,16 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(
+            name: "FaultTests",
+            dependencies: [
+                "GatewayCore", "GatewayAdapters", "GatewayTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
+        .testTarget(
             name: "GatewayAdaptersTests",
             dependencies: [
                 "GatewayCore", "GatewayAdapters", "GatewayTestSupport",

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
-import Foundation
+public import Foundation
+import Glibc
 public import GatewayAdapters
 public import GatewayCore
 import Logging
@@ -84,8 +85,9 @@ public final class PipelineHarness: Sendable {
         }
     }
 
-    /// Starts `gateway serve --role {role}` as a process of its own on this harness's database and stream.
-    public func startProcess(role: String, workerId: String) throws -> ManagedProcess {
+    /// Starts `gateway serve --role {role}` as a process of its own on this harness's database and stream, with the
+    /// harness's timing settings; `environment` adds or overrides variables (an api's port and secrets, say).
+    public func startProcess(role: String, workerId: String, environment extra: [String: String] = [:], logFile: URL? = nil) throws -> ManagedProcess {
         let url = configuration.mongoURL.replacingDatabase(with: databaseName)
         let environment: [String: String] = [
             "GATEWAY_MONGO_URL": url, "GATEWAY_REDIS_URL": configuration.redisURL,
@@ -94,14 +96,32 @@ public final class PipelineHarness: Sendable {
             "GATEWAY_LEASE_MS": String(configuration.lease.milliseconds),
             "GATEWAY_STREAM_CLAIM_IDLE_MS": String(configuration.streamClaimIdle.milliseconds),
             "GATEWAY_RETRY_BASE_MS": String(configuration.retry.base.milliseconds),
+            "GATEWAY_RETRY_CAP_MS": String(configuration.retry.cap.milliseconds),
+            "GATEWAY_MAX_ATTEMPTS": String(configuration.retry.maxAttempts),
             "GATEWAY_CIRCUIT_FAILURE_THRESHOLD": String(configuration.circuitFailureThreshold),
+            "GATEWAY_CIRCUIT_COOLDOWN_MS": String(configuration.circuitCooldown.milliseconds),
+            "GATEWAY_RELAY_POLL_MS": String(configuration.relayPollInterval.milliseconds),
+            "GATEWAY_RELAY_RECOVERY_MS": String(configuration.relayRecoveryWindow.milliseconds),
+            "GATEWAY_WORKER_CONCURRENCY": String(configuration.workerConcurrency),
             "GATEWAY_MIGRATIONS_DIR": configuration.migrationsDirectory,
             "GATEWAY_WORKER_ID": workerId,
             "GATEWAY_MONGO_POOL_SIZE": "8",
         ]
-        let process = try ManagedProcess(name: "gateway \(role)", executable: Self.binary("gateway"), arguments: ["serve", "--role", role], environment: environment)
+        let process = try ManagedProcess(
+            name: "gateway \(role)", executable: Self.binary("gateway"), arguments: ["serve", "--role", role],
+            environment: environment.merging(extra) { $1 }, logFile: logFile)
         processes.withLock { $0.append(process) }
         return process
+    }
+
+    /// Freezes routing-sim (SIGSTOP): calls to it hang until the workers' routing timeout, as to a service that is down.
+    public func freezeSimulator() {
+        kill(simulator.pid, SIGSTOP)
+    }
+
+    /// Lets a frozen routing-sim answer again (SIGCONT); its counters are as they were.
+    public func thawSimulator() {
+        kill(simulator.pid, SIGCONT)
     }
 
     /// Runs `gateway {arguments}` to completion and returns its standard output.

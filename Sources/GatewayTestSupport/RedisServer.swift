@@ -7,8 +7,12 @@ public final class RedisServer: Sendable {
     private let process: ManagedProcess
 
     /// Starts `redis-server` on a free port without persistence and waits until it accepts connections.
-    public init() async throws {
-        port = FreePort.next()
+    public convenience init() async throws {
+        try await self.init(port: FreePort.next())
+    }
+
+    private init(port: Int) async throws {
+        self.port = port
         process = try ManagedProcess(
             name: "redis-server", executable: "/usr/bin/redis-server",
             arguments: ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"])
@@ -24,5 +28,11 @@ public final class RedisServer: Sendable {
     /// Stops the server.
     public func stop() async {
         await process.stop()
+    }
+
+    /// Kills the server (SIGKILL) and starts a new, empty one on the same port: Redis lost everything it held.
+    public func restartedEmpty() async throws -> RedisServer {
+        await process.crash()
+        return try await RedisServer(port: port)
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import GatewayTestSupport
-import Glibc
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -22,59 +21,6 @@ extension TestResponse {
     var text: String { String(buffer: body) }
 }
 
-/// A bare TCP connection to the api, for what an HTTP client library would not do: pipelining, stalling
-/// mid-request, holding a connection open. Its blocking reads run on a Dispatch thread, never on the
-/// cooperative pool that the api under test also runs on.
-final class RawConnection: @unchecked Sendable {
-    private let socket: Int32
-
-    /// Connects to the api on `port`.
-    init(port: Int) throws {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw PipelinedConnectionError("socket failed") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(socket)
-            throw PipelinedConnectionError("connect to port \(port) failed")
-        }
-    }
-
-    deinit { close(socket) }
-
-    func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
-        guard Glibc.send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw PipelinedConnectionError("send failed") }
-    }
-
-    /// What the server sent until it closed the connection, `until` held, or `timeout` passed; and whether it closed.
-    func receive(timeout: Duration, until done: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: self.blockingReceive(timeout: timeout, until: done)) }
-        }
-    }
-
-    private func blockingReceive(timeout: Duration, until done: (String) -> Bool) -> (text: String, closed: Bool) {
-        var receiveTimeout = timeval(tv_sec: 0, tv_usec: 50_000)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &receiveTimeout, socklen_t(MemoryLayout<timeval>.size))
-        let deadline = ContinuousClock.now + timeout
-        var received = ""
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        while ContinuousClock.now < deadline, !done(received) {
-            let count = recv(socket, &buffer, buffer.count, 0)
-            if count == 0 { return (received, true) }
-            if count > 0 { received += String(decoding: buffer[..<count], as: UTF8.self) }
-            if count < 0, errno != EAGAIN, errno != EWOULDBLOCK { return (received, true) }
-        }
-        return (received, false)
-    }
-}
-
 /// A bare HTTP/1.1 connection: writes requests back to back, as a pipelining client does, and reads the
 /// status codes of the responses in the order they arrive.
 enum PipelinedConnection {
@@ -83,7 +29,7 @@ enum PipelinedConnection {
         try connection.send(requests.joined())
         let (received, _) = await connection.receive(timeout: timeout) { statusCodes(in: $0).count >= requests.count }
         let codes = statusCodes(in: received)
-        guard codes.count == requests.count else { throw PipelinedConnectionError("connection ended after \(received.debugDescription)") }
+        guard codes.count == requests.count else { throw TestSupportError("connection ended after \(received.debugDescription)") }
         return codes
     }
 
@@ -98,9 +44,4 @@ enum PipelinedConnection {
     static func statusCodes(in text: String) -> [Int] {
         text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
     }
-}
-
-struct PipelinedConnectionError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
