@@ -17,11 +17,18 @@ public enum Fixtures {
     public static func signedHeaders(
         id: String, body: String, secret: WebhookSecret = Fixtures.secret, timestamp: Int64? = nil
     ) -> [(name: String, value: String)] {
+        signedHeaders(id: id, bytes: Array(body.utf8), secret: secret, timestamp: timestamp)
+    }
+
+    /// The same for a body of any bytes, UTF-8 or not.
+    public static func signedHeaders(
+        id: String, bytes: [UInt8], secret: WebhookSecret = Fixtures.secret, timestamp: Int64? = nil
+    ) -> [(name: String, value: String)] {
         let time = timestamp ?? Int64(Date().timeIntervalSince1970)
         return [
             ("webhook-id", id),
             ("webhook-timestamp", String(time)),
-            ("webhook-signature", WebhookSignature.sign(id: id, timestamp: time, body: Array(body.utf8), secret: secret)),
+            ("webhook-signature", WebhookSignature.sign(id: id, timestamp: time, body: bytes, secret: secret)),
         ]
     }
 }

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import PropertyBased
 import Synchronization
 import Testing
 
@@ -155,6 +156,26 @@ struct IngestHTTPTests {
             let document = try #require(try await inbox.document(EventKey(source: Fixtures.source, eventId: "evt-29")))
             #expect(document[path: "payload.$ref"] == .string("x"))
             #expect(document["payload"]?.documentValue?["meta"]?.documentValue?.fields.map(\.key) == ["order.id", "$numberLong"])
+        }
+    }
+
+    /// Signed bodies of every shape, valid or mangled: each is answered 202 and stored, or 400 and not stored; never
+    /// a 5xx, whatever the parser or the store make of it.
+    @Test func hostileBodiesAreAcceptedAndStoredOrRefusedAndNotStored() async throws {
+        try await TestServices.withMigratedDatabase("hostile") { resources in
+            let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
+            let inbox = MongoInboxStore(pool: resources.mongo)
+            try await app.test(.live) { client in
+                await propertyCheck(count: 150, input: Gen.oneOf(HostileJSON.mutatedObject, HostileJSON.object.map { Array($0.serialized.utf8) })) { body in
+                    let id = "hostile-\(UUID().uuidString)"
+                    let fields = Fixtures.signedHeaders(id: id, bytes: body).map { HTTPField(name: HTTPField.Name($0.name)!, value: $0.value) }
+                    let response = try await client.execute(
+                        uri: "/webhooks/\(Fixtures.source)", method: .post, headers: HTTPFields(fields), body: ByteBuffer(bytes: body))
+                    let stored = try await inbox.document(EventKey(source: Fixtures.source, eventId: id)) != nil
+                    #expect([.accepted, .badRequest].contains(response.status), "\(response.status): \(response.text)")
+                    #expect(stored == (response.status == .accepted), "\(response.status), stored: \(stored)")
+                }
+            }
         }
     }
 
