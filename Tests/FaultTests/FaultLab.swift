@@ -207,7 +207,40 @@ struct FaultResult: Codable {
     var notes: [String] = []
 }
 
+/// What a run of deliveries through a fault came to.
+struct FaultRun: Sendable {
+    var outcomes: [DeliveryOutcome]
+    /// When the fault ended: the restart, the thaw.
+    var faultEndedAt: ContinuousClock.Instant
+    /// What the fault reported about itself, for the results.
+    var notes: [String]
+}
+
 extension FaultLab {
+    /// Starts the api, a relay and one worker.
+    func startGateway() async throws {
+        try await startAPI()
+        _ = try startRelay()
+        _ = try startWorker("worker-1")
+    }
+
+    /// Sends `count` deliveries through the gateway and, once `ready` holds, breaks it with `fault`, which returns
+    /// notes for the results.
+    func send(_ count: Int, breakingItOnce ready: @escaping @Sendable () async throws -> Bool, with fault: () async throws -> [String]) async throws -> FaultRun {
+        async let sent = Producer(port: apiPort).send(count, prefix: "evt")
+        let reached = try await Eventually.holds(within: .seconds(60), ready)
+        #expect(reached, "the run never reached the point of the fault")
+        let notes = try await fault()
+        let faultEndedAt = ContinuousClock.now
+        return FaultRun(outcomes: try await sent, faultEndedAt: faultEndedAt, notes: notes)
+    }
+
+    /// ``verify(_:faultEndedAt:expectDead:ignoring:notes:sourceLocation:)`` for a run through a fault.
+    @discardableResult
+    func verify(_ run: FaultRun, notes: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws -> FaultResult {
+        try await verify(run.outcomes, faultEndedAt: run.faultEndedAt, notes: run.notes + notes, sourceLocation: sourceLocation)
+    }
+
     /// Waits until every acknowledged delivery is terminal, then checks the promises: every one is stored and ends
     /// processed or dead for a stated reason, none has a second routing effect, and none was lost.
     /// - Parameter ignoring: event ids a scenario planted that are not deliveries (poison documents).

@@ -21,14 +21,13 @@ struct FaultScenarios {
             try await lab.startAPI()
             _ = try lab.startRelay()
             let doomed = try lab.startWorker("worker-doomed")
-            async let sent = Producer(port: lab.apiPort).send(deliveries, prefix: "evt")
-            let busy = try await Eventually.holds(within: .seconds(60)) { try await lab.harness.simulatorStats().calls >= 150 }
-            #expect(busy, "the worker never had 150 routing calls out")
-            let calls = try await lab.harness.simulatorStats().calls
-            await doomed.crash()
-            _ = try lab.startWorker("worker-survivor")
-            let faultEnded = ContinuousClock.now
-            try await lab.verify(try await sent, faultEndedAt: faultEnded, notes: ["killed after \(calls) routing calls had started"])
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.simulatorStats().calls >= 150 }) {
+                let calls = try await lab.harness.simulatorStats().calls
+                await doomed.crash()
+                _ = try lab.startWorker("worker-survivor")
+                return ["killed after \(calls) routing calls had started"]
+            }
+            try await lab.verify(run)
         }
     }
 
@@ -37,66 +36,58 @@ struct FaultScenarios {
             try await lab.startAPI()
             let doomed = try lab.startRelay("relay-doomed")
             _ = try lab.startWorker("worker-1")
-            async let sent = Producer(port: lab.apiPort).send(deliveries, prefix: "evt")
-            #expect(try await Eventually.holds(within: .seconds(60)) { try await lab.harness.inbox.count() >= 50 })
-            // Redis holds every write for 3 s: the relay's next XADD waits with its batch reserved, and dies there.
-            try await lab.harness.resources.redis.call(["CLIENT", "PAUSE", "3000", "WRITE"])
-            try await Task.sleep(for: .milliseconds(700))
-            await doomed.crash()
-            let queued = try await lab.harness.inbox.count(status: .queued)
-            _ = try lab.startRelay("relay-restarted")
-            let faultEnded = ContinuousClock.now
-            try await lab.verify(try await sent, faultEndedAt: faultEnded, notes: ["\(queued) events queued when the relay died"])
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count() >= 50 }) {
+                // Redis holds every write for 3 s: the relay's next XADD waits with its batch reserved, and dies there.
+                try await lab.harness.resources.redis.call(["CLIENT", "PAUSE", "3000", "WRITE"])
+                try await Task.sleep(for: .milliseconds(700))
+                await doomed.crash()
+                let queued = try await lab.harness.inbox.count(status: .queued)
+                _ = try lab.startRelay("relay-restarted")
+                return ["\(queued) events queued when the relay died"]
+            }
+            try await lab.verify(run)
         }
     }
 
     @Test func redisKilledAndRestartedEmptyLosesNothing() async throws {
         try await FaultLab.run("Redis killed and restarted empty") { lab in
-            try await lab.startAPI()
-            _ = try lab.startRelay()
-            _ = try lab.startWorker("worker-1")
-            async let sent = Producer(port: lab.apiPort).send(deliveries, prefix: "evt")
-            #expect(try await Eventually.holds(within: .seconds(60)) { try await lab.harness.inbox.count(status: .processed) >= 50 })
-            try await lab.restartRedisEmpty()
-            let faultEnded = ContinuousClock.now
-            try await lab.verify(try await sent, faultEndedAt: faultEnded)
+            try await lab.startGateway()
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count(status: .processed) >= 50 }) {
+                try await lab.restartRedisEmpty()
+                return []
+            }
+            try await lab.verify(run)
         }
     }
 
     @Test func theStoreKilledDuringAnIngestBurstIsAnswered503AndEverythingResumes() async throws {
         try await FaultLab.run("the store SIGKILLed during an HTTP ingest burst, restarted after 3 s") { lab in
-            try await lab.startAPI()
-            _ = try lab.startRelay()
-            _ = try lab.startWorker("worker-1")
-            async let sent = Producer(port: lab.apiPort).send(deliveries, prefix: "evt")
-            #expect(try await Eventually.holds(within: .seconds(60)) { try await lab.harness.inbox.count() >= 50 })
-            try await lab.restartStore(after: .seconds(3))
-            let faultEnded = ContinuousClock.now
-            let outcomes = try await sent
-            let answered503 = outcomes.filter { $0.statuses.contains(503) }.count
-            #expect(outcomes.allSatisfy { !$0.statuses.contains(503) || !$0.retryAfterMissing }, "a 503 came without Retry-After")
-            try await lab.verify(outcomes, faultEndedAt: faultEnded, notes: ["\(answered503) deliveries were answered 503 at least once, then retried"])
+            try await lab.startGateway()
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count() >= 50 }) {
+                try await lab.restartStore(after: .seconds(3))
+                return []
+            }
+            #expect(run.outcomes.allSatisfy { !$0.retryAfterMissing }, "a 503 came without Retry-After")
+            let answered503 = run.outcomes.filter { $0.statuses.contains(503) }.count
+            try await lab.verify(run, notes: ["\(answered503) deliveries were answered 503 at least once, then retried"])
         }
     }
 
     @Test func aFrozenStoreIsAnswered503WithinTheDeadlineAndEverythingResumes() async throws {
         try await FaultLab.run("the store frozen (SIGSTOP) for 5 s during an HTTP ingest burst") { lab in
-            try await lab.startAPI()
-            _ = try lab.startRelay()
-            _ = try lab.startWorker("worker-1")
-            async let sent = Producer(port: lab.apiPort).send(deliveries, prefix: "evt")
-            #expect(try await Eventually.holds(within: .seconds(60)) { try await lab.harness.inbox.count() >= 50 })
-            lab.store.freeze()
-            try await Task.sleep(for: .seconds(5))
-            lab.store.thaw()
-            let faultEnded = ContinuousClock.now
-            let outcomes = try await sent
-            let slowest = outcomes.map(\.slowest503).max() ?? .zero
+            try await lab.startGateway()
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count() >= 50 }) {
+                lab.store.freeze()
+                try await Task.sleep(for: .seconds(5))
+                lab.store.thaw()
+                return []
+            }
+            let slowest = run.outcomes.map(\.slowest503).max() ?? .zero
             // The api's ingest deadline is GATEWAY_INGEST_TIMEOUT_MS, 2 s by default; the rest is this loaded machine's
             // scheduling of five processes on two cores (the figure is in docs/reliability.md).
             #expect(slowest < .seconds(3), "a 503 took \(slowest)")
-            let answered503 = outcomes.filter { $0.statuses.contains(503) }.count
-            try await lab.verify(outcomes, faultEndedAt: faultEnded, notes: [
+            let answered503 = run.outcomes.filter { $0.statuses.contains(503) }.count
+            try await lab.verify(run, notes: [
                 "\(answered503) deliveries answered 503 during the freeze, the slowest after \(Int(slowest.seconds * 1_000)) ms",
             ])
         }
@@ -110,16 +101,14 @@ struct FaultScenarios {
             configuration.circuitFailureThreshold = 5
             configuration.circuitCooldown = .seconds(1)
         }) { lab in
-            try await lab.startAPI()
-            _ = try lab.startRelay()
-            _ = try lab.startWorker("worker-1")
-            async let sent = Producer(port: lab.apiPort).send(deliveries, prefix: "evt")
-            #expect(try await Eventually.holds(within: .seconds(60)) { try await lab.harness.inbox.count(status: .processed) >= 30 })
-            lab.harness.freezeSimulator()
-            try await Task.sleep(for: .seconds(15))
-            lab.harness.thawSimulator()
-            let faultEnded = ContinuousClock.now
-            try await lab.verify(try await sent, faultEndedAt: faultEnded)
+            try await lab.startGateway()
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count(status: .processed) >= 30 }) {
+                lab.harness.freezeSimulator()
+                try await Task.sleep(for: .seconds(15))
+                lab.harness.thawSimulator()
+                return []
+            }
+            try await lab.verify(run)
         }
     }
 
@@ -138,9 +127,7 @@ struct FaultScenarios {
         try await FaultLab.run("a poison document present throughout (an event and a dead letter the store refuses)") { lab in
             let poison = ["poison-event", "poison-dead-letter"]
             try await lab.plantPoison(eventId: poison[0], deadLetterEventId: poison[1])
-            try await lab.startAPI()
-            _ = try lab.startRelay()
-            _ = try lab.startWorker("worker-1")
+            try await lab.startGateway()
             let outcomes = try await Producer(port: lab.apiPort).send(deliveries, prefix: "evt")
             try await lab.verify(outcomes, ignoring: poison, notes: ["the relay set both poison documents aside"])
             let failing = try await lab.harness.resources.mongo.withDatabase("read relay_failures") { database in

@@ -81,8 +81,8 @@ final class MongoCollection {
     private func runUpdate(filter: BSONDocument, update: BSONDocument, upsert: Bool, many: Bool, acknowledgement: WriteAcknowledgement) throws -> Int {
         let filterBuffer = try BSONBuffer(filter)
         let updateBuffer = try BSONBuffer(update)
-        var options: BSONDocument = ["upsert": .bool(upsert)]
-        if acknowledgement == .redoable, let redoableWriteConcern { options.append("writeConcern", .document(redoableWriteConcern)) }
+        var options = writeOptions(acknowledgement)
+        options.append("upsert", .bool(upsert))
         let optionsBuffer = try BSONBuffer(options)
         let reply = AlignedScratch()
         var error = bson_error_t()
@@ -101,13 +101,17 @@ final class MongoCollection {
         return (result["matchedCount"]?.intValue ?? 0) + (result["upsertedCount"]?.intValue ?? 0)
     }
 
+    /// The options of a write that waits for `acknowledgement`: the connection's own write concern needs none.
+    private func writeOptions(_ acknowledgement: WriteAcknowledgement) -> BSONDocument {
+        guard acknowledgement == .redoable, let redoableWriteConcern else { return [:] }
+        return ["writeConcern": .document(redoableWriteConcern)]
+    }
+
     /// Deletes the first match of `filter`; returns how many documents were deleted (0 or 1).
     @discardableResult
     func deleteOne(_ filter: BSONDocument, acknowledgement: WriteAcknowledgement = .durable) throws -> Int {
         let filterBuffer = try BSONBuffer(filter)
-        var options: BSONDocument = [:]
-        if acknowledgement == .redoable, let redoableWriteConcern { options.append("writeConcern", .document(redoableWriteConcern)) }
-        let optionsBuffer = try BSONBuffer(options)
+        let optionsBuffer = try BSONBuffer(writeOptions(acknowledgement))
         let reply = AlignedScratch()
         var error = bson_error_t()
         let succeeded = filterBuffer.withPointer { filterPointer in
@@ -163,10 +167,8 @@ final class MongoCollection {
             "updates": .array(statements.map { .document(["q": .document($0.filter), "u": .document($0.update), "multi": .bool(false)]) }),
             "ordered": .bool(false),
         ]
-        var options: BSONDocument = [:]
-        if acknowledgement == .redoable, let redoableWriteConcern { options.append("writeConcern", .document(redoableWriteConcern)) }
         let commandBuffer = try BSONBuffer(command)
-        let optionsBuffer = try BSONBuffer(options)
+        let optionsBuffer = try BSONBuffer(writeOptions(acknowledgement))
         let reply = AlignedScratch()
         var error = bson_error_t()
         let succeeded = commandBuffer.withPointer { commandPointer in
