@@ -56,18 +56,15 @@ public final class PipelineHarness: Sendable {
         self.configuration = configuration
         resources = try GatewayResources(configuration: configuration, databaseName: databaseName)
         try await resources.migrations(configuration).applyPending()
-        _ = try await MongoShipmentStore(pool: resources.mongo).seed(count: shipments)
+        _ = try await MongoShipmentSeeder(pool: resources.mongo).seed(count: shipments)
     }
 
-    /// Runs the relay and a worker in this process while `body` runs, then shuts them down gracefully.
+    /// Runs the relay and a worker in this process while `body` runs, built as `gateway serve` builds them, then
+    /// shuts them down gracefully.
     public func withRunningPipeline<T: Sendable>(relay: Bool = true, worker: Bool = true, _ body: () async throws -> T) async throws -> T {
         var services: [any Service] = []
-        var routing: HTTPRoutingService?
-        if relay { services.append(GatewayRuntime.buildRelay(configuration: configuration, resources: resources, logger: logger)) }
-        if worker {
-            let built = GatewayRuntime.buildWorker(configuration: configuration, resources: resources, logger: logger)
-            services.append(built.service)
-            routing = built.routing
+        for (role, wanted) in [(Role.worker, worker), (Role.relay, relay)] where wanted {
+            services += GatewayRuntime.buildServices(role: role, configuration: configuration, resources: resources, logger: logger)
         }
         let group = GatewayRuntime.serviceGroup(services, configuration: configuration, signals: [], logger: logger)
         let running = Task { try await group.run() }
@@ -75,12 +72,10 @@ public final class PipelineHarness: Sendable {
             let result = try await body()
             await group.triggerGracefulShutdown()
             try await running.value
-            await routing?.shutdown()
             return result
         } catch {
             await group.triggerGracefulShutdown()
             _ = try? await running.value
-            await routing?.shutdown()
             throw error
         }
     }
@@ -146,11 +141,12 @@ public final class PipelineHarness: Sendable {
     @discardableResult
     public func ingest(count: Int, source: String = Fixtures.source, shipments: Int = 1_000, idPrefix: String = "evt") async throws -> [EventKey] {
         let inbox = MongoInboxStore(pool: resources.mongo)
+        let audit = MongoAuditQueries(pool: resources.mongo)
         let keys = (1...count).map { EventKey(source: source, eventId: "\(idPrefix)-\($0)") }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, key) in keys.enumerated() {
                 group.addTask {
-                    let body = Fixtures.body(shipmentId: MongoShipmentStore.seededId(index % shipments + 1))
+                    let body = Fixtures.body(shipmentId: MongoShipmentSeeder.shipmentId(index % shipments + 1))
                     _ = try await inbox.insert(try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date()))
                 }
                 if index % 32 == 31 { try await group.next() }
@@ -162,17 +158,20 @@ public final class PipelineHarness: Sendable {
 
     /// Waits until no event of the database is in a non-terminal state; returns whether that happened in time.
     public func waitUntilAllTerminal(within limit: Duration) async throws -> Bool {
-        let inbox = MongoInboxStore(pool: resources.mongo)
+        let audit = self.audit
         return try await Eventually.holds(within: limit, every: .milliseconds(200)) {
-            let total = try await inbox.count()
-            let processed = try await inbox.count(status: .processed)
-            let dead = try await inbox.count(status: .dead)
+            let total = try await audit.count()
+            let processed = try await audit.count(status: .processed)
+            let dead = try await audit.count(status: .dead)
             return processed + dead == total
         }
     }
 
     /// The inbox of this harness.
     public var inbox: MongoInboxStore { MongoInboxStore(pool: resources.mongo) }
+
+    /// What auditors read of this harness's store.
+    public var audit: MongoAuditQueries { MongoAuditQueries(pool: resources.mongo) }
 
     /// routing-sim's `/stats`.
     public func simulatorStats() async throws -> SimulatorStats {

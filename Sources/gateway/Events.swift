@@ -19,7 +19,7 @@ struct Events: AsyncParsableCommand {
         func run() async throws {
             let configuration = try settings.load()
             let document = try await GatewayResources.using(configuration) { resources in
-                try await MongoInboxStore(pool: resources.mongo).document(EventKey(source: source, eventId: id))
+                try await MongoAuditQueries(pool: resources.mongo).event(EventKey(source: source, eventId: id))
             }
             guard let document else { throw StartupError("no event \(source):\(id) in the inbox") }
             print(document.relaxedExtendedJSON)
@@ -51,8 +51,9 @@ struct Events: AsyncParsableCommand {
             let configuration = try settings.load()
             try await GatewayResources.using(configuration) { resources in
                 let inbox = MongoInboxStore(pool: resources.mongo)
+                let audit = MongoAuditQueries(pool: resources.mongo)
                 for status in EventStatus.allCases {
-                    print("\(status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0))\(try await inbox.count(status: status))")
+                    print("\(status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0))\(try await audit.count(status: status))")
                 }
             }
         }

@@ -22,7 +22,7 @@ struct Seed: AsyncParsableCommand {
         func run() async throws {
             let configuration = try settings.load()
             let created = try await GatewayResources.using(configuration) { resources in
-                try await MongoShipmentStore(pool: resources.mongo).seed(count: count)
+                try await MongoShipmentSeeder(pool: resources.mongo).seed(count: count)
             }
             print("created \(created) shipments (\(count - created) existed already)")
         }

@@ -33,7 +33,7 @@ struct DeliveryPlan: Sendable {
                 continue
             }
             let eventId = "lg-\(index)"
-            let shipment = MongoShipmentStore.seededId(index % max(shipments, 1) + 1)
+            let shipment = MongoShipmentSeeder.shipmentId(index % max(shipments, 1) + 1)
             let occurred = Date().addingTimeInterval(Double(index) / 1_000).formatted(.iso8601)
             let body = Array(#"{"type":"shipment.status_updated","shipmentId":"\#(shipment)","status":"in_transit","occurredAt":"\#(occurred)","data":{"hub":"AMS-1","sequence":\#(index)}}"#.utf8)
             if draw < duplicates + badSignatures {

@@ -44,12 +44,12 @@ struct StoreCeiling: AsyncParsableCommand {
         let database = "ceiling_\(UUID().uuidString.prefix(8).lowercased())"
         let shipments = 1_000
         let events = try (0..<rows).map { row in
-            let body = #"{"type":"shipment.status_updated","shipmentId":"\#(MongoShipmentStore.seededId(row % shipments + 1))","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":\#(row)}}"#
+            let body = #"{"type":"shipment.status_updated","shipmentId":"\#(MongoShipmentSeeder.shipmentId(row % shipments + 1))","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":\#(row)}}"#
             return try NewEvent(key: EventKey(source: "ceiling", eventId: "row-\(row)"), body: Array(body.utf8), receivedAt: Date())
         }
         try await GatewayResources.using(configuration, databaseName: database) { resources in
             try await resources.migrations(configuration).applyPending()
-            if mode == .pipeline { _ = try await MongoShipmentStore(pool: resources.mongo).seed(count: shipments) }
+            if mode == .pipeline { _ = try await MongoShipmentSeeder(pool: resources.mongo).seed(count: shipments) }
             try await openConnections(resources.mongo, count: configuration.mongoPoolSize)
             let latencies = LatencyLog()
             let started = ContinuousClock.now
@@ -89,14 +89,14 @@ struct StoreCeiling: AsyncParsableCommand {
     private func runPipelineOperations(_ events: [NewEvent], pool: MongoConnectionPool, latencies: LatencyLog) async throws {
         let probe = InboxWriteProbe(pool: pool)
         try await forEachConcurrently(events.batches(of: batchSize), concurrency: 2) { _ = try await probe.insertMany($0) }
-        let repository = MongoEventRepository(pool: pool)
+        let outbox = MongoOutboxStore(pool: pool)
         let process = ProcessEvent(
-            events: repository, shipments: MongoShipmentStore(pool: pool), routing: ImmediateRouting(), policy: ProcessingPolicy(),
+            events: MongoWorkerStore(pool: pool), shipments: MongoShipmentStore(pool: pool), routing: ImmediateRouting(), policy: ProcessingPolicy(),
             breaker: CircuitBreaker(failureThreshold: Int.max, coolDown: .seconds(1)), rateLimit: TokenBucket(ratePerSecond: 0),
             routingCalls: ConcurrencyLimit(concurrency), workerId: "store-ceiling", leaseDuration: .seconds(60))
         var processed = 0
         while processed < events.count {
-            let reserved = try await repository.reserveDue(now: Date(), limit: 500, skipping: []).keys
+            let reserved = try await outbox.reserveDue(now: Date(), limit: 500, skipping: []).keys
             guard !reserved.isEmpty else { throw ValidationError("\(events.count - processed) events were never due") }
             try await forEachConcurrently(reserved, concurrency: concurrency) { key in
                 let begin = ContinuousClock.now

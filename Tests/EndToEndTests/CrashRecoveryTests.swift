@@ -22,7 +22,7 @@ extension PipelineTests {
                 return try await harness.waitUntilAllTerminal(within: .seconds(90))
             }
             #expect(allTerminal)
-            #expect(try await harness.inbox.count(status: .processed) == 100)
+            #expect(try await harness.audit.count(status: .processed) == 100)
             try await harness.expectOneEffectEach(keys)
         }
     }
@@ -33,9 +33,9 @@ extension PipelineTests {
         try await withHarness(simulator: []) { harness in
             let key = EventKey(source: "acme-courier", eventId: "taken-back")
             try await harness.ingest(key: key, body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000001"}"#)
-            let events = MongoEventRepository(pool: harness.resources.mongo)
+            let events = MongoWorkerStore(pool: harness.resources.mongo)
             let now = Date()
-            let beforeClaim = try #require(try await harness.inbox.document(key))
+            let beforeClaim = try #require(try await harness.audit.event(key))
             let first = try #require(try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: now))
             try await harness.resources.mongo.replaceEventDocument(with: beforeClaim)
             let second = try #require(try await events.claim(key, worker: "worker-b", leaseDuration: .seconds(30), now: now))
@@ -99,7 +99,7 @@ extension PipelineTests {
                 #expect(inFlight, "the routing calls never started")
             }
             for key in keys {
-                let document = try #require(try await harness.inbox.document(key))
+                let document = try #require(try await harness.audit.event(key))
                 #expect(document["status"] == .string("retry_scheduled"), "\(key)")
                 #expect(document["attempts"]?.intValue == 0)
                 #expect(document["lease"] == nil)

@@ -64,13 +64,13 @@ extension PipelineHarness {
     ) async throws {
         let keys = try await ingest(count: 200)
         let allTerminal = try await withRunningPipeline {
-            let started = try await Eventually.holds(within: .seconds(60)) { try await inbox.count(status: .processed) >= 20 }
+            let started = try await Eventually.holds(within: .seconds(60)) { try await audit.count(status: .processed) >= 20 }
             #expect(started, "20 events were not processed before the disruption", sourceLocation: sourceLocation)
             try await disruption()
             return try await waitUntilAllTerminal(within: limit)
         }
         #expect(allTerminal, sourceLocation: sourceLocation)
-        #expect(try await inbox.count(status: .processed) == 200, sourceLocation: sourceLocation)
+        #expect(try await audit.count(status: .processed) == 200, sourceLocation: sourceLocation)
         try await expectOneEffectEach(keys, sourceLocation: sourceLocation)
     }
 }

@@ -26,7 +26,7 @@ struct PipelineTests {
         try await withHarness(simulator: ["--latency-ms", "1500"]) { harness in
             let keys = try await harness.ingest(count: 300)
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(60)))
-            #expect(try await harness.inbox.count(status: .processed) == 300)
+            #expect(try await harness.audit.count(status: .processed) == 300)
             let stats = try await harness.simulatorStats()
             #expect(stats.perKey.count == 300)
             for key in keys {
@@ -34,7 +34,7 @@ struct PipelineTests {
                 #expect(calls?.effects == 1, "\(key) has no single effect")
             }
             #expect(stats.peakConcurrency >= 100, "peak concurrency \(stats.peakConcurrency): the routing delay serialized the pipeline")
-            let document = try #require(try await harness.inbox.document(keys[0]))
+            let document = try #require(try await harness.audit.event(keys[0]))
             #expect(document["attempts"]?.intValue == 1)
             #expect(document[path: "result.hub"]?.stringValue != nil)
             let history = try #require(document["history"]?.arrayValue?.first?.documentValue)
@@ -49,7 +49,7 @@ struct PipelineTests {
         try await withHarness(simulator: ["--latency-ms", "400"], configure: { $0.workerConcurrency = 4 }) { harness in
             _ = try await harness.ingest(count: 40)
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(60)))
-            #expect(try await harness.inbox.count(status: .processed) == 40)
+            #expect(try await harness.audit.count(status: .processed) == 40)
             let stats = try await harness.simulatorStats()
             #expect(stats.calls == 40)
             #expect(stats.peakConcurrency == 4, "peak concurrency \(stats.peakConcurrency) with GATEWAY_WORKER_CONCURRENCY 4")
@@ -63,11 +63,11 @@ struct PipelineTests {
         }) { harness in
             let keys = try await harness.ingest(count: 30)
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(90)))
-            #expect(try await harness.inbox.count(status: .processed) == 30)
+            #expect(try await harness.audit.count(status: .processed) == 30)
             var retriedTwice = 0
             var observedGaps: [[Double]] = []
             for key in keys {
-                let document = try #require(try await harness.inbox.document(key))
+                let document = try #require(try await harness.audit.event(key))
                 let history = (document["history"]?.arrayValue ?? []).compactMap(\.documentValue)
                 #expect(document["attempts"]?.intValue == history.count, "\(key): attempts must equal the routing attempts made")
                 #expect(history.last?["outcome"] == .string("processed"))
@@ -101,9 +101,9 @@ struct PipelineTests {
             let broken = try await harness.ingest(count: 20, source: "broken-courier")
             try await harness.ingest(count: 20, source: "healthy-courier")
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(60)))
-            #expect(try await harness.inbox.count(source: "broken-courier", status: .dead) == 20)
-            #expect(try await harness.inbox.count(source: "healthy-courier", status: .processed) == 20)
-            let document = try #require(try await harness.inbox.document(broken[0]))
+            #expect(try await harness.audit.count(source: "broken-courier", status: .dead) == 20)
+            #expect(try await harness.audit.count(source: "healthy-courier", status: .processed) == 20)
+            let document = try #require(try await harness.audit.event(broken[0]))
             #expect(document["attempts"]?.intValue == 3)
             #expect(document["failureClass"] == .string("retries_exhausted"))
             #expect(document["history"]?.arrayValue?.count == 3)
@@ -121,11 +121,11 @@ struct PipelineTests {
         try await withHarness(simulator: ["--latency-ms", "20", "--unroutable-rate", "1"]) { harness in
             let keys = try await harness.ingest(count: 10)
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(30)))
-            #expect(try await harness.inbox.count(status: .dead) == 10)
+            #expect(try await harness.audit.count(status: .dead) == 10)
             let stats = try await harness.simulatorStats()
             for key in keys {
                 #expect(stats.perKey[key.description]?.calls == 1, "\(key) was retried")
-                let document = try #require(try await harness.inbox.document(key))
+                let document = try #require(try await harness.audit.event(key))
                 #expect(document["failureClass"] == .string("permanent"))
                 #expect(document["attempts"]?.intValue == 1)
             }
@@ -146,7 +146,7 @@ struct PipelineTests {
             let output = try await harness.runCommand(["relay", "--once"])
             #expect(output.contains("recovered 50"), "\(output)")
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(30), relay: false))
-            #expect(try await harness.inbox.count(status: .processed) == 50)
+            #expect(try await harness.audit.count(status: .processed) == 50)
             let stats = try await harness.simulatorStats()
             for key in keys {
                 #expect(stats.perKey[key.description]?.calls == 1, "\(key) was routed more than once")
@@ -164,7 +164,7 @@ struct PipelineTests {
                 try await harness.ingest(key: older, body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000007","status":"in_transit","occurredAt":"2026-11-24T09:00:00Z"}"#)
                 #expect(try await harness.waitUntilAllTerminal(within: .seconds(30)))
             }
-            #expect(try await harness.inbox.count(status: .processed) == 2)
+            #expect(try await harness.audit.count(status: .processed) == 2)
             let shipment = try #require(try await harness.shipmentDocument("SHP-000007"))
             #expect(shipment["status"] == .string("delivered"))
             #expect(shipment["lastEventId"] == .string(newer.description))
@@ -180,13 +180,13 @@ struct PipelineTests {
             try await harness.ingest(key: early, body: Fixtures.body(shipmentId: "SHP-000042"))
             try await harness.withRunningPipeline {
                 let parked = try await Eventually.holds(within: .seconds(20)) {
-                    try await harness.inbox.document(early)?["status"] == .string("parked")
+                    try await harness.audit.event(early)?["status"] == .string("parked")
                 }
                 #expect(parked)
-                _ = try await MongoShipmentStore(pool: harness.resources.mongo).seed(count: 50)
+                _ = try await MongoShipmentSeeder(pool: harness.resources.mongo).seed(count: 50)
                 #expect(try await harness.waitUntilAllTerminal(within: .seconds(20)))
             }
-            let document = try #require(try await harness.inbox.document(early))
+            let document = try #require(try await harness.audit.event(early))
             #expect(document["status"] == .string("processed"))
             #expect(document["attempts"]?.intValue == 1, "parking must not spend routing attempts")
             let outcomes = (document["history"]?.arrayValue ?? []).compactMap { $0.documentValue?["outcome"]?.stringValue }
@@ -203,7 +203,7 @@ struct PipelineTests {
             let orphan = EventKey(source: Fixtures.source, eventId: "orphan")
             try await harness.ingest(key: orphan, body: Fixtures.body(shipmentId: "SHP-999999"))
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(20)))
-            let document = try #require(try await harness.inbox.document(orphan))
+            let document = try #require(try await harness.audit.event(orphan))
             #expect(document["status"] == .string("dead"))
             #expect(document["failureClass"] == .string("unknown_shipment"))
             #expect(document["attempts"]?.intValue == 0)

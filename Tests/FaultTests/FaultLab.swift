@@ -157,7 +157,7 @@ struct Producer: Sendable {
 
     private func deliver(id: String, shipment: Int, with client: HTTPClient) async -> DeliveryOutcome {
         var outcome = DeliveryOutcome(eventId: id)
-        let body = Fixtures.body(shipmentId: MongoShipmentStore.seededId(shipment))
+        let body = Fixtures.body(shipmentId: MongoShipmentSeeder.shipmentId(shipment))
         let deadline = ContinuousClock.now + giveUpAfter
         while ContinuousClock.now < deadline {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhooks/\(Fixtures.source)")

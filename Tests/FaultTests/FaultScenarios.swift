@@ -36,12 +36,12 @@ struct FaultScenarios {
             try await lab.startAPI()
             let doomed = try lab.startRelay("relay-doomed")
             _ = try lab.startWorker("worker-1")
-            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count() >= 50 }) {
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.audit.count() >= 50 }) {
                 // Redis holds every write for 3 s: the relay's next XADD waits with its batch reserved, and dies there.
                 try await lab.harness.resources.redis.call(["CLIENT", "PAUSE", "3000", "WRITE"])
                 try await Task.sleep(for: .milliseconds(700))
                 await doomed.crash()
-                let queued = try await lab.harness.inbox.count(status: .queued)
+                let queued = try await lab.harness.audit.count(status: .queued)
                 _ = try lab.startRelay("relay-restarted")
                 return ["\(queued) events queued when the relay died"]
             }
@@ -52,7 +52,7 @@ struct FaultScenarios {
     @Test func redisKilledAndRestartedEmptyLosesNothing() async throws {
         try await FaultLab.run("Redis killed and restarted empty") { lab in
             try await lab.startGateway()
-            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count(status: .processed) >= 50 }) {
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.audit.count(status: .processed) >= 50 }) {
                 try await lab.restartRedisEmpty()
                 return []
             }
@@ -63,7 +63,7 @@ struct FaultScenarios {
     @Test func theStoreKilledDuringAnIngestBurstIsAnswered503AndEverythingResumes() async throws {
         try await FaultLab.run("the store SIGKILLed during an HTTP ingest burst, restarted after 3 s") { lab in
             try await lab.startGateway()
-            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count() >= 50 }) {
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.audit.count() >= 50 }) {
                 try await lab.restartStore(after: .seconds(3))
                 return []
             }
@@ -76,7 +76,7 @@ struct FaultScenarios {
     @Test func aFrozenStoreIsAnswered503WithinTheDeadlineAndEverythingResumes() async throws {
         try await FaultLab.run("the store frozen (SIGSTOP) for 5 s during an HTTP ingest burst") { lab in
             try await lab.startGateway()
-            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count() >= 50 }) {
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.audit.count() >= 50 }) {
                 lab.store.freeze()
                 try await Task.sleep(for: .seconds(5))
                 lab.store.thaw()
@@ -102,7 +102,7 @@ struct FaultScenarios {
             configuration.circuitCooldown = .seconds(1)
         }) { lab in
             try await lab.startGateway()
-            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.inbox.count(status: .processed) >= 30 }) {
+            let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.audit.count(status: .processed) >= 30 }) {
                 lab.harness.freezeSimulator()
                 try await Task.sleep(for: .seconds(15))
                 lab.harness.thawSimulator()

@@ -22,7 +22,7 @@ struct GroupedWritesTests {
     }
 
     /// Claims every key at once from `repository`, so that the claims share batches; nil where not claimed.
-    private func claimAtOnce(_ keys: [EventKey], from repository: MongoEventRepository, worker: String, now: Date) async throws -> [ClaimedEvent?] {
+    private func claimAtOnce(_ keys: [EventKey], from repository: MongoWorkerStore, worker: String, now: Date) async throws -> [ClaimedEvent?] {
         try await withThrowingTaskGroup(of: (Int, ClaimedEvent?).self) { group in
             for (index, key) in keys.enumerated() {
                 group.addTask { (index, try await repository.claim(key, worker: worker, leaseDuration: lease, now: now)) }
@@ -38,15 +38,15 @@ struct GroupedWritesTests {
             let keys = try await store((1...40).map { "contested-\($0)" }, in: resources)
             let now = start
             // Worker a's stream also announced every event twice, as a republication does.
-            async let byA = claimAtOnce(keys + keys, from: MongoEventRepository(pool: resources.mongo), worker: "worker-a", now: now)
-            async let byB = claimAtOnce(keys, from: MongoEventRepository(pool: resources.mongo), worker: "worker-b", now: now)
+            async let byA = claimAtOnce(keys + keys, from: MongoWorkerStore(pool: resources.mongo), worker: "worker-a", now: now)
+            async let byB = claimAtOnce(keys, from: MongoWorkerStore(pool: resources.mongo), worker: "worker-b", now: now)
             let claimed = try await (byA + byB).compactMap { $0 }
 
             #expect(claimed.count == keys.count)
             #expect(Set(claimed.map(\.key)) == Set(keys))
-            let inbox = MongoInboxStore(pool: resources.mongo)
+            let audit = MongoAuditQueries(pool: resources.mongo)
             for event in claimed {
-                let stored = try #require(try await inbox.document(event.key))
+                let stored = try #require(try await audit.event(event.key))
                 #expect(stored["status"] == .string("processing"))
                 #expect(stored[path: "lease.owner"]?.stringValue == event.lease.owner)
                 #expect(stored[path: "lease.token"]?.stringValue == event.lease.token)
@@ -58,7 +58,7 @@ struct GroupedWritesTests {
 
     @Test func aBatchClaimsOnlyTheEventsTheClaimRuleAllows() async throws {
         try await TestServices.withMigratedDatabase("claims") { resources in
-            let events = MongoEventRepository(pool: resources.mongo)
+            let events = MongoWorkerStore(pool: resources.mongo)
             let keys = try await store(["received", "retry-due", "retry-later", "lease-held", "lease-expired", "processed"], in: resources)
             let (received, retryDue, retryLater, leaseHeld, leaseExpired, processed) = (keys[0], keys[1], keys[2], keys[3], keys[4], keys[5])
             let t0 = start
@@ -77,24 +77,24 @@ struct GroupedWritesTests {
             try await record(.complete(RoutingDecision(hub: "AMS-1", routeCode: "R1", eta: t0)), for: claimed(processed))
 
             let missing = EventKey(source: Fixtures.source, eventId: "never-stored")
-            let results = try await claimAtOnce(keys + [missing], from: MongoEventRepository(pool: resources.mongo), worker: "worker-b", now: later)
+            let results = try await claimAtOnce(keys + [missing], from: MongoWorkerStore(pool: resources.mongo), worker: "worker-b", now: later)
             let byKey = Dictionary(uniqueKeysWithValues: zip(keys + [missing], results).compactMap { key, event in event.map { (key, $0) } })
 
             #expect(Set(byKey.keys) == [received, retryDue, leaseExpired])
             #expect(byKey[retryDue]?.attempts == 1)
             #expect(byKey[leaseExpired]?.claimsWithoutOutcome == 1)
             #expect(byKey[received]?.lease.expiresAt == later.addingTimeInterval(30))
-            let inbox = MongoInboxStore(pool: resources.mongo)
-            #expect(try await inbox.document(retryLater)?["status"] == .string("retry_scheduled"))
-            #expect(try await inbox.document(leaseHeld)?[path: "lease.owner"] == .string("worker-a"))
-            #expect(try await inbox.document(processed)?["status"] == .string("processed"))
+            let audit = MongoAuditQueries(pool: resources.mongo)
+            #expect(try await audit.event(retryLater)?["status"] == .string("retry_scheduled"))
+            #expect(try await audit.event(leaseHeld)?[path: "lease.owner"] == .string("worker-a"))
+            #expect(try await audit.event(processed)?["status"] == .string("processed"))
         }
     }
 
     @Test func outcomesWrittenTogetherLandOnlyUnderTheLeaseTheyWereClaimedWith() async throws {
         try await TestServices.withMigratedDatabase("outcomes") { resources in
             let keys = try await store((1...12).map { "outcome-\($0)" }, in: resources)
-            let events = MongoEventRepository(pool: resources.mongo)
+            let events = MongoWorkerStore(pool: resources.mongo)
             let t0 = start
             let claimedByA = try await claimAtOnce(keys, from: events, worker: "worker-a", now: t0).map { try #require($0) }
             // Worker a stalled past its lease on the last four: worker b took them over.
@@ -116,9 +116,9 @@ struct GroupedWritesTests {
             let lost = Set(takenOver.map(\.key))
             #expect(landed.count == keys.count)
             #expect(Set(landed.filter { !$0.value }.keys) == lost)
-            let inbox = MongoInboxStore(pool: resources.mongo)
+            let audit = MongoAuditQueries(pool: resources.mongo)
             for event in claimedByA {
-                let stored = try #require(try await inbox.document(event.key))
+                let stored = try #require(try await audit.event(event.key))
                 if lost.contains(event.key) {
                     #expect(stored["status"] == .string("processing"))
                     #expect(stored[path: "lease.owner"] == .string("worker-b"))
@@ -128,8 +128,8 @@ struct GroupedWritesTests {
                     #expect(stored["history"]?.arrayValue?.last?.documentValue?["leaseToken"] == .string(event.lease.token))
                 }
             }
-            #expect(try await inbox.document(claimedByA[0].key)?["status"] == .string("dead"))
-            #expect(try await inbox.document(claimedByA[1].key)?["status"] == .string("processed"))
+            #expect(try await audit.event(claimedByA[0].key)?["status"] == .string("dead"))
+            #expect(try await audit.event(claimedByA[1].key)?["status"] == .string("processed"))
             let deadLetters = try await MongoAuditQueries(pool: resources.mongo).deadLetters()
             #expect(deadLetters.map { $0["eventId"] } == [.string(claimedByA[0].key.eventId)])
             #expect(deadLetters.first?["failureClass"] == .string("permanent"))
@@ -140,7 +140,7 @@ struct GroupedWritesTests {
     /// an event look abandoned. Only a claim whose worker vanished (its lease swept) counts.
     @Test func onlyClaimsEndingWithoutAnOutcomeCountTowardsAbandonment() async throws {
         try await TestServices.withMigratedDatabase("deferrals") { resources in
-            let events = MongoEventRepository(pool: resources.mongo)
+            let events = MongoWorkerStore(pool: resources.mongo)
             let keys = try await store(["parked-often", "crashed-on"], in: resources)
             var now = start
             let attempt = AttemptRecord(attempt: 0, startedAt: now, finishedAt: now, outcome: .parked, error: nil, routingLatencyMs: nil)
@@ -157,11 +157,11 @@ struct GroupedWritesTests {
             for crash in 1...2 {
                 _ = try #require(try await events.claim(keys[1], worker: "worker-a", leaseDuration: lease, now: now))
                 now = now.addingTimeInterval(31)
-                #expect(try await events.sweepExpiredLeases(now: now, limit: 10, skipping: []).handled == 1)
+                #expect(try await MongoOutboxStore(pool: resources.mongo).sweepExpiredLeases(now: now, limit: 10, skipping: []).handled == 1)
                 let reclaimed = try #require(try await events.claim(keys[1], worker: "worker-b", leaseDuration: lease, now: now))
                 #expect(reclaimed.claimsWithoutOutcome == 2 * crash - 1)
                 now = now.addingTimeInterval(31)
-                #expect(try await events.sweepExpiredLeases(now: now, limit: 10, skipping: []).handled == 1)
+                #expect(try await MongoOutboxStore(pool: resources.mongo).sweepExpiredLeases(now: now, limit: 10, skipping: []).handled == 1)
             }
         }
     }

@@ -42,7 +42,7 @@ struct InboxWriteTests {
     /// this point): the batch is sent again one document at a time, and only the offender fails.
     @Test func aDocumentRefusedByTheDriverFailsAloneAndItsBatchMatesAreStored() async throws {
         try await TestServices.withMigratedDatabase("offender") { resources in
-            var offending = MongoInboxStore.document(for: try event("offender"))
+            var offending = EventDocuments.inbox(try event("offender"))
             offending.fields = offending.fields.map { $0.key == "payload" ? (key: "payload", value: .document(["": .int32(1)])) : $0 }
             let documents = try [MongoInboxStore.encodedDocument(for: event("first")), BSONBuffer(offending), MongoInboxStore.encodedDocument(for: event("last"))]
             let results = try await insertGroup(documents, through: resources.mongo)
@@ -50,7 +50,7 @@ struct InboxWriteTests {
             #expect(try results[2].get() == .stored)
             guard case .failure(let error) = results[1] else { Issue.record("the offender was answered \(results[1])"); return }
             #expect(error.code == .invalidDocument)
-            #expect(try await MongoInboxStore(pool: resources.mongo).count() == 2)
+            #expect(try await MongoAuditQueries(pool: resources.mongo).count() == 2)
         }
     }
 

@@ -26,9 +26,9 @@ struct IngestHTTPTests {
                 #expect(second.status == .ok)
                 #expect(second.text == #"{"id":"evt-1","status":"duplicate"}"#)
             }
-            let inbox = MongoInboxStore(pool: resources.mongo)
-            #expect(try await inbox.count() == 1)
-            let stored = try #require(try await inbox.document(EventKey(source: Fixtures.source, eventId: "evt-1")))
+            let audit = MongoAuditQueries(pool: resources.mongo)
+            #expect(try await audit.count() == 1)
+            let stored = try #require(try await audit.event(EventKey(source: Fixtures.source, eventId: "evt-1")))
             #expect(stored["status"] == .string("received"))
             #expect(stored["attempts"]?.intValue == 0)
             #expect(stored["type"] == .string("shipment.status_updated"))
@@ -84,7 +84,7 @@ struct IngestHTTPTests {
                 #expect(tooLarge.status == .contentTooLarge)
                 #expect(tooLarge.text.contains("payload_too_large"))
             }
-            #expect(try await MongoInboxStore(pool: resources.mongo).count() == 0)
+            #expect(try await MongoAuditQueries(pool: resources.mongo).count() == 0)
         }
     }
 
@@ -103,7 +103,7 @@ struct IngestHTTPTests {
                 ])
                 #expect(statuses == [202, 401, 401, 202])
             }
-            #expect(try await MongoInboxStore(pool: resources.mongo).count() == 2)
+            #expect(try await MongoAuditQueries(pool: resources.mongo).count() == 2)
         }
     }
 
@@ -121,7 +121,7 @@ struct IngestHTTPTests {
             }
             #expect(statuses.filter { $0 == .accepted }.count == 1)
             #expect(statuses.filter { $0 == .ok }.count == 49)
-            #expect(try await MongoInboxStore(pool: resources.mongo).count() == 1)
+            #expect(try await MongoAuditQueries(pool: resources.mongo).count() == 1)
         }
     }
 
@@ -151,9 +151,9 @@ struct IngestHTTPTests {
                     #expect(status == .accepted, "\(body): \(text)")
                 }
             }
-            let inbox = MongoInboxStore(pool: resources.mongo)
-            #expect(try await inbox.count() == 30 - 3 * offenders.count)
-            let document = try #require(try await inbox.document(EventKey(source: Fixtures.source, eventId: "evt-29")))
+            let audit = MongoAuditQueries(pool: resources.mongo)
+            #expect(try await audit.count() == 30 - 3 * offenders.count)
+            let document = try #require(try await audit.event(EventKey(source: Fixtures.source, eventId: "evt-29")))
             #expect(document[path: "payload.$ref"] == .string("x"))
             #expect(document["payload"]?.documentValue?["meta"]?.documentValue?.fields.map(\.key) == ["order.id", "$numberLong"])
         }
@@ -164,14 +164,14 @@ struct IngestHTTPTests {
     @Test func hostileBodiesAreAcceptedAndStoredOrRefusedAndNotStored() async throws {
         try await TestServices.withMigratedDatabase("hostile") { resources in
             let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
-            let inbox = MongoInboxStore(pool: resources.mongo)
+            let audit = MongoAuditQueries(pool: resources.mongo)
             try await app.test(.live) { client in
                 await propertyCheck(count: 150, input: Gen.oneOf(HostileJSON.mutatedObject, HostileJSON.object.map { Array($0.serialized.utf8) })) { body in
                     let id = "hostile-\(UUID().uuidString)"
                     let fields = Fixtures.signedHeaders(id: id, bytes: body).map { HTTPField(name: HTTPField.Name($0.name)!, value: $0.value) }
                     let response = try await client.execute(
                         uri: "/webhooks/\(Fixtures.source)", method: .post, headers: HTTPFields(fields), body: ByteBuffer(bytes: body))
-                    let stored = try await inbox.document(EventKey(source: Fixtures.source, eventId: id)) != nil
+                    let stored = try await audit.event(EventKey(source: Fixtures.source, eventId: id)) != nil
                     #expect([.accepted, .badRequest].contains(response.status), "\(response.status): \(response.text)")
                     #expect(stored == (response.status == .accepted), "\(response.status), stored: \(stored)")
                 }
@@ -233,9 +233,9 @@ struct StoreOutageTests {
             }
             restarted = try await server.restarted()
             try await GatewayResources.using(configuration) { resources in
-                let inbox = MongoInboxStore(pool: resources.mongo)
-                let count = try await inbox.count()
-                let lost = try await inbox.document(EventKey(source: Fixtures.source, eventId: "during-outage"))
+                let audit = MongoAuditQueries(pool: resources.mongo)
+                let count = try await audit.count()
+                let lost = try await audit.event(EventKey(source: Fixtures.source, eventId: "during-outage"))
                 #expect(count == 20)
                 #expect(lost == nil)
             }

@@ -19,7 +19,7 @@ struct RelayQueriesTests {
 
     @Test func aQueuedEventIsRecoveredOnceOlderThanTheCutOffOrAtOnceWhenReleased() async throws {
         try await TestServices.withMigratedDatabase("relay") { resources in
-            let outbox = MongoEventRepository(pool: resources.mongo)
+            let outbox = MongoOutboxStore(pool: resources.mongo)
             let queuedAt = try await storeOneEvent(in: MongoInboxStore(pool: resources.mongo))
             #expect(try await outbox.reserveDue(now: queuedAt, limit: 10, skipping: []).keys == [key])
             #expect(try await outbox.reserveDue(now: queuedAt.addingTimeInterval(60), limit: 10, skipping: []).keys.isEmpty)
@@ -30,23 +30,25 @@ struct RelayQueriesTests {
             // Recovery queued it again at `later`: a cut-off before that no longer finds it...
             #expect(try await outbox.reserveStale(queuedBefore: later, now: later, limit: 10, skipping: []).keys.isEmpty)
             // ...unless its publication failed and the reservation was released.
-            try await outbox.releaseReservation([key])
+            try await outbox.releaseReservation([key], now: later)
             #expect(try await outbox.reserveStale(queuedBefore: queuedAt, now: later, limit: 10, skipping: []).keys == [key])
         }
     }
 
     @Test func onlyAnExpiredLeaseIsSweptBackToRetry() async throws {
         try await TestServices.withMigratedDatabase("relay") { resources in
-            let events = MongoEventRepository(pool: resources.mongo)
+            let events = MongoWorkerStore(pool: resources.mongo)
+            let outbox = MongoOutboxStore(pool: resources.mongo)
             let inbox = MongoInboxStore(pool: resources.mongo)
+            let audit = MongoAuditQueries(pool: resources.mongo)
             let claimedAt = try await storeOneEvent(in: inbox)
             #expect(try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: claimedAt) != nil)
 
-            #expect(try await events.sweepExpiredLeases(now: claimedAt.addingTimeInterval(29), limit: 10, skipping: []).handled == 0)
-            #expect(try await inbox.document(key)?["status"] == .string("processing"))
+            #expect(try await outbox.sweepExpiredLeases(now: claimedAt.addingTimeInterval(29), limit: 10, skipping: []).handled == 0)
+            #expect(try await audit.event(key)?["status"] == .string("processing"))
 
-            #expect(try await events.sweepExpiredLeases(now: claimedAt.addingTimeInterval(31), limit: 10, skipping: []).handled == 1)
-            let swept = try #require(try await inbox.document(key))
+            #expect(try await outbox.sweepExpiredLeases(now: claimedAt.addingTimeInterval(31), limit: 10, skipping: []).handled == 1)
+            let swept = try #require(try await audit.event(key))
             #expect(swept["status"] == .string("retry_scheduled"))
             #expect(swept["lease"] == nil)
             let entry = try #require(swept["history"]?.arrayValue?.last?.documentValue)

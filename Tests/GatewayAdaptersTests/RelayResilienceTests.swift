@@ -27,7 +27,7 @@ struct RelayResilienceTests {
     }
 
     private func relay(_ resources: GatewayResources, _ stream: any EventStream, batchSize: Int = 500) -> RelayDueEvents {
-        RelayDueEvents(outbox: MongoEventRepository(pool: resources.mongo), stream: stream, recoveryWindow: .seconds(300), batchSize: batchSize)
+        RelayDueEvents(outbox: MongoOutboxStore(pool: resources.mongo), stream: stream, recoveryWindow: .seconds(300), batchSize: batchSize)
     }
 
     @discardableResult
@@ -49,7 +49,7 @@ struct RelayResilienceTests {
             _ = try await resources.mongo.withDatabase("stage a poison dead letter") { database in
                 _ = try database.command(["collMod": .string(Collections.deadLetters), "validator": .document(["eventId": .document(["$ne": .string(poison.eventId)])])], operation: "collMod")
                 try database.collection(Collections.events).updateOne(
-                    filter: MongoInboxStore.filter(poison),
+                    filter: EventDocuments.filter(poison),
                     update: ["$set": .document(["status": .string("dead"), "failureClass": .string("permanent"), "deadLetterPending": .bool(true)])])
             }
             let due = try await store(20, prefix: "due", in: resources)
@@ -61,7 +61,7 @@ struct RelayResilienceTests {
             #expect(first.failures.first?.step == .reconcileDeadLetters)
             #expect(try await streamLength(stream, in: resources) == due.count)
 
-            let skipped = try await MongoEventRepository(pool: resources.mongo).documentsInBackoff(now: Date())
+            let skipped = try await MongoOutboxStore(pool: resources.mongo).documentsInBackoff(now: Date())
             #expect(skipped[.reconcileDeadLetters]?.count == 1)
             let record = try #require(try await resources.mongo.withDatabase("read relay_failures") { database in
                 try database.collection(Collections.relayFailures).findOne([:])
@@ -96,7 +96,7 @@ struct RelayResilienceTests {
             #expect(report.failures.map(\.key) == [EventKey(source: Fixtures.source, eventId: "poison")])
             #expect(report.failures.first?.step == .publishDue)
 
-            let events = MongoEventRepository(pool: resources.mongo)
+            let events = MongoWorkerStore(pool: resources.mongo)
             let keys = due.prefix(5) + [EventKey(source: Fixtures.source, eventId: "poison")]
             let claims = await withTaskGroup(of: (EventKey, Result<ClaimedEvent?, any Error>).self) { group in
                 for key in keys {
@@ -124,7 +124,7 @@ struct RelayResilienceTests {
             // Relay a sees the loss, recovers one batch of 10 and dies; relay b never saw the loss itself.
             let byA = try await relay(resources, stream, batchSize: 10).runOnce(maximumBatches: 1)
             #expect(byA.recovered == 10)
-            let outbox = MongoEventRepository(pool: resources.mongo)
+            let outbox = MongoOutboxStore(pool: resources.mongo)
             #expect(try await outbox.unrecoveredStreamLoss(stream: stream.name) != nil)
             var recovered = byA.recovered
             for _ in 0..<3 { recovered += try await relay(resources, stream, batchSize: 10).runOnce(maximumBatches: 1).recovered }

@@ -14,8 +14,8 @@ struct ShipmentStoreTests {
     private func withOneShipment(_ body: (MongoShipmentStore, Shipment) async throws -> Void) async throws {
         try await TestServices.withMigratedDatabase("shipments") { resources in
             let store = MongoShipmentStore(pool: resources.mongo)
-            _ = try await store.seed(count: 1)
-            try await body(store, try #require(try await store.shipment(MongoShipmentStore.seededId(1))))
+            _ = try await MongoShipmentSeeder(pool: resources.mongo).seed(count: 1)
+            try await body(store, try #require(try await store.shipment(MongoShipmentSeeder.shipmentId(1))))
         }
     }
 
@@ -25,14 +25,14 @@ struct ShipmentStoreTests {
     ) async throws -> Bool {
         try await store.applyRouting(
             RoutingDecision(hub: "AMS-1", routeCode: "R", eta: occurredAt), status: status ?? eventId, to: shipment,
-            as: ShipmentUpdateOrder(occurredAt: occurredAt, eventKey: EventKey(source: Fixtures.source, eventId: eventId).description, claimVersion: claim))
+            as: ShipmentUpdateOrder(occurredAt: occurredAt, eventKey: EventKey(source: Fixtures.source, eventId: eventId).description, claimVersion: claim), now: occurredAt)
     }
 
     @Test func concurrentReadsEachGetTheirOwnShipment() async throws {
         try await TestServices.withMigratedDatabase("shipments") { resources in
             let store = MongoShipmentStore(pool: resources.mongo)
-            _ = try await store.seed(count: 30)
-            let ids = (1...30).map(MongoShipmentStore.seededId) + ["SHP-999999", MongoShipmentStore.seededId(7)]
+            _ = try await MongoShipmentSeeder(pool: resources.mongo).seed(count: 30)
+            let ids = (1...30).map(MongoShipmentSeeder.shipmentId) + ["SHP-999999", MongoShipmentSeeder.shipmentId(7)]
             let read = try await withThrowingTaskGroup(of: (String, Shipment?).self) { group in
                 for id in ids { group.addTask { (id, try await store.shipment(id)) } }
                 return try await group.reduce(into: [(String, Shipment?)]()) { $0.append($1) }
@@ -88,7 +88,7 @@ struct ShipmentStoreTests {
             let read = try #require(try await store.shipment("EXT-1"))
             let decision = RoutingDecision(hub: "AMS-1", routeCode: "R", eta: Date())
             let update = ShipmentUpdateOrder(occurredAt: Date(), eventKey: "\(Fixtures.source):external", claimVersion: 1)
-            #expect(try await store.applyRouting(decision, status: "in_transit", to: read, as: update))
+            #expect(try await store.applyRouting(decision, status: "in_transit", to: read, as: update, now: Date()))
             #expect(try await store.shipment("EXT-1")?.version == 1)
             #expect(try await store.shipment("EXT-1")?.status == "in_transit")
         }

@@ -92,31 +92,9 @@ struct ProcessingPolicyTests {
     }
 }
 
-@Suite("Event lifecycle rules")
-struct LifecycleRuleTests {
+@Suite("Shipment order")
+struct ShipmentOrderTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
-
-    @Test func onlyLegalTransitionsAreAllowed() {
-        #expect(EventStatus.received.canMove(to: .queued))
-        #expect(EventStatus.queued.canMove(to: .processing))
-        #expect(EventStatus.processing.canMove(to: .retryScheduled))
-        #expect(!EventStatus.processed.canMove(to: .queued))
-        #expect(!EventStatus.dead.canMove(to: .processing))
-        #expect(!EventStatus.received.canMove(to: .processed))
-        #expect(EventStatus.allCases.filter(\.isTerminal) == [.processed, .dead])
-    }
-
-    @Test func claimabilityFollowsStatusAndTime() {
-        let later = now.addingTimeInterval(5)
-        #expect(ClaimRule.isClaimable(.received, availableAt: nil, leaseExpiresAt: nil, now: now))
-        #expect(ClaimRule.isClaimable(.queued, availableAt: later, leaseExpiresAt: nil, now: now))
-        #expect(!ClaimRule.isClaimable(.retryScheduled, availableAt: later, leaseExpiresAt: nil, now: now))
-        #expect(ClaimRule.isClaimable(.retryScheduled, availableAt: now, leaseExpiresAt: nil, now: now))
-        #expect(!ClaimRule.isClaimable(.processing, availableAt: nil, leaseExpiresAt: later, now: now))
-        #expect(ClaimRule.isClaimable(.processing, availableAt: nil, leaseExpiresAt: now, now: now))
-        #expect(!ClaimRule.isClaimable(.processed, availableAt: nil, leaseExpiresAt: nil, now: now))
-        #expect(!ClaimRule.isClaimable(.dead, availableAt: nil, leaseExpiresAt: nil, now: now))
-    }
 
     @Test func shipmentsAcceptUpdatesInOneTotalOrder() {
         func update(_ seconds: Double, _ key: String, claim: Int = 1) -> ShipmentUpdateOrder {

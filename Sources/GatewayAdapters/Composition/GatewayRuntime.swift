@@ -66,6 +66,13 @@ public struct GatewayResources: Sendable {
     }
 }
 
+/// Why `gateway serve` will not start; printed as it is.
+public struct StartupCheckError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) { self.description = description }
+}
+
 /// Builds what each role runs; `main` only parses arguments, and tests call the same functions.
 public enum GatewayRuntime {
     /// The HTTP application of the api role: ingest, `/healthz`, `/readyz` and `/metrics`.
@@ -112,32 +119,67 @@ public enum GatewayRuntime {
     }
 
     /// The relay pass, as `serve --role relay` runs it in a loop and `relay --once` runs it once.
-    public static func buildRelayPass(configuration: GatewayConfiguration, resources: GatewayResources) -> RelayDueEvents {
+    public static func buildRelayPass(
+        configuration: GatewayConfiguration, resources: GatewayResources, clock: any TimeSource = SystemTimeSource()
+    ) -> RelayDueEvents {
         RelayDueEvents(
-            outbox: MongoEventRepository(pool: resources.mongo), stream: eventStream(configuration, resources),
-            recoveryWindow: configuration.relayRecoveryWindow, batchSize: configuration.relayBatchSize)
+            outbox: MongoOutboxStore(pool: resources.mongo), stream: eventStream(configuration, resources),
+            recoveryWindow: configuration.relayRecoveryWindow, batchSize: configuration.relayBatchSize, clock: clock)
     }
 
-    /// The relay role.
-    public static func buildRelay(configuration: GatewayConfiguration, resources: GatewayResources, logger: Logger) -> RelayService {
-        RelayService(relay: buildRelayPass(configuration: configuration, resources: resources), pollInterval: configuration.relayPollInterval, logger: logger)
+    /// Everything a `gateway serve --role {role}` process runs, in the order a service group starts them: it shuts
+    /// them down the other way round, so the api stops taking deliveries first and the routing client closes after the
+    /// worker that uses it. `gateway serve` and the test harness both run this.
+    /// - Parameters:
+    ///   - metrics: served at `/metrics` by the api role.
+    ///   - onServerRunning: called with the api's port once it listens.
+    public static func buildServices(
+        role: Role, configuration: GatewayConfiguration, resources: GatewayResources, metrics: PrometheusCollectorRegistry? = nil,
+        clock: any TimeSource = SystemTimeSource(), logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> [any Service] {
+        var services: [any Service] = []
+        if role == .worker || role == .all {
+            let routing = HTTPRoutingService(url: configuration.routingURL, timeout: configuration.routingTimeout, concurrency: configuration.workerConcurrency)
+            services.append(RoutingClientService(client: routing))
+            services.append(buildWorker(configuration: configuration, resources: resources, routing: routing, clock: clock, logger: logger))
+        }
+        if role == .relay || role == .all {
+            services.append(RelayService(
+                relay: buildRelayPass(configuration: configuration, resources: resources, clock: clock), pollInterval: configuration.relayPollInterval,
+                logger: logger))
+        }
+        if role == .api || role == .all {
+            services.append(buildAPI(configuration: configuration, resources: resources, metrics: metrics, clock: clock, logger: logger, onServerRunning: onServerRunning))
+        }
+        return services
     }
 
-    /// The worker role, with the routing client it owns (shut it down after the service stops).
-    public static func buildWorker(
-        configuration: GatewayConfiguration, resources: GatewayResources, logger: Logger
-    ) -> (service: WorkerService, routing: HTTPRoutingService) {
-        let routing = HTTPRoutingService(url: configuration.routingURL, timeout: configuration.routingTimeout, concurrency: configuration.workerConcurrency)
+    /// Refuses to serve what would fail every request: an api without a single source to accept, or a store whose
+    /// migrations are pending.
+    /// - Throws: ``StartupCheckError`` naming what to do.
+    public static func checkReadyToServe(role: Role, configuration: GatewayConfiguration, resources: GatewayResources) async throws {
+        if role == .api || role == .all, configuration.webhookSecrets.isEmpty {
+            throw StartupCheckError("invalid configuration: GATEWAY_WEBHOOK_SECRETS: no source is configured, so every delivery would be refused")
+        }
+        let pending = try await resources.migrations(configuration).pending()
+        guard pending.isEmpty else {
+            throw StartupCheckError("migrations are pending (\(pending.map(\.id).joined(separator: ", "))): run `gateway migrate` first")
+        }
+    }
+
+    private static func buildWorker(
+        configuration: GatewayConfiguration, resources: GatewayResources, routing: any RoutingService, clock: any TimeSource, logger: Logger
+    ) -> WorkerService {
         let process = ProcessEvent(
-            events: MongoEventRepository(pool: resources.mongo), shipments: MongoShipmentStore(pool: resources.mongo), routing: routing,
+            events: MongoWorkerStore(pool: resources.mongo), shipments: MongoShipmentStore(pool: resources.mongo), routing: routing,
             policy: ProcessingPolicy(retry: configuration.retry, parkWindow: configuration.parkWindow, parkInterval: configuration.parkInterval),
             breaker: CircuitBreaker(failureThreshold: configuration.circuitFailureThreshold, coolDown: configuration.circuitCooldown),
             rateLimit: TokenBucket(ratePerSecond: configuration.routingRateLimit),
-            routingCalls: ConcurrencyLimit(configuration.workerConcurrency), workerId: configuration.workerId, leaseDuration: configuration.lease)
-        let service = WorkerService(
+            routingCalls: ConcurrencyLimit(configuration.workerConcurrency), workerId: configuration.workerId, leaseDuration: configuration.lease,
+            clock: clock)
+        return WorkerService(
             process: process, stream: eventStream(configuration, resources), consumer: configuration.workerId,
             eventsInFlight: configuration.workerEventsInFlight, claimIdle: configuration.streamClaimIdle, logger: logger)
-        return (service, routing)
     }
 
     /// The group that runs a process's services until one of `signals`: graceful shutdown first, escalated to

@@ -1,10 +1,29 @@
-/// Read-only queries for auditors and operators: dead letters and shipment state, as stored.
+public import GatewayCore
+
+/// Read-only queries for auditors and operators: events, dead letters and shipment state, as stored.
 public struct MongoAuditQueries: Sendable {
     private let pool: MongoConnectionPool
 
     /// Creates the queries on a connection pool.
     public init(pool: MongoConnectionPool) {
         self.pool = pool
+    }
+
+    /// The stored document of an event, as auditors see it, or nil.
+    public func event(_ key: EventKey) async throws -> BSONDocument? {
+        try await pool.withDatabase("find events") { database in
+            try database.collection(Collections.events).findOne(EventDocuments.filter(key))
+        }
+    }
+
+    /// The number of stored events, optionally only those of one source or in one state.
+    public func count(source: String? = nil, status: EventStatus? = nil) async throws -> Int {
+        var filter: BSONDocument = [:]
+        if let source { filter.append("source", .string(source)) }
+        if let status { filter.append("status", .string(status.rawValue)) }
+        return try await pool.withDatabase("count events") { [filter] database in
+            try database.collection(Collections.events).count(filter)
+        }
     }
 
     /// Dead letters, newest first.

@@ -83,7 +83,7 @@ public final class MongoConnectionPool: @unchecked Sendable {
 
     /// Runs `body` with a client on the pool's threads.
     /// - Throws: whatever `body` throws (a ``StoreError``), or ``StoreError/Code/unavailable`` after shutdown.
-    func withDatabase<T: Sendable>(
+    package func withDatabase<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (MongoDatabase) throws -> T
     ) async throws -> T {
         do {

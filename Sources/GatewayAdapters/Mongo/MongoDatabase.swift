@@ -1,9 +1,9 @@
 import CMongoC
-import GatewayCore
+package import GatewayCore
 
 /// One popped client, valid only inside a ``MongoConnectionPool`` job: the typed operations the
 /// stores use, each turning libmongoc's error into a ``StoreError`` naming the operation.
-struct MongoDatabase {
+package struct MongoDatabase {
     let client: OpaquePointer
     let name: String
     /// The write concern of ``WriteAcknowledgement/redoable`` writes, nil when it is the connection's own.
@@ -25,7 +25,7 @@ struct MongoDatabase {
     }
 
     /// A handle on one collection, released when the handle goes away.
-    func collection(_ collectionName: String) -> MongoCollection {
+    package func collection(_ collectionName: String) -> MongoCollection {
         MongoCollection(pointer: mongoc_client_get_collection(client, name, collectionName)!, name: collectionName, redoableWriteConcern: redoableWriteConcern)
     }
 }
@@ -45,7 +45,7 @@ enum WriteAcknowledgement {
 }
 
 /// One collection's typed CRUD operations.
-final class MongoCollection {
+package final class MongoCollection {
     private let pointer: OpaquePointer
     let name: String
     private let redoableWriteConcern: BSONDocument?
@@ -59,7 +59,7 @@ final class MongoCollection {
     deinit { mongoc_collection_destroy(pointer) }
 
     /// Inserts one document with the collection's write concern.
-    func insertOne(_ document: BSONDocument) throws {
+    package func insertOne(_ document: BSONDocument) throws {
         let buffer = try BSONBuffer(document)
         var error = bson_error_t()
         let inserted = buffer.withPointer { mongoc_collection_insert_one(pointer, $0, nil, nil, &error) }
@@ -217,7 +217,7 @@ final class MongoCollection {
     /// Inserts documents in one unordered batch; returns the error of each document that failed, by index.
     /// - Throws: ``StoreError`` when the batch as a whole failed, or when the server could not confirm the write
     ///   concern: then no document of the batch may be taken as durably stored, whatever else the reply says.
-    func insertMany(_ documents: [BSONDocument]) throws -> [Int: StoreError] {
+    package func insertMany(_ documents: [BSONDocument]) throws -> [Int: StoreError] {
         try insertMany(documents.map(BSONBuffer.init))
     }
 

@@ -1,18 +1,7 @@
 public import GatewayCore
 
-/// The names of the gateway's collections, in one place for the stores and the migrations.
-enum Collections {
-    static let events = "events"
-    static let deadLetters = "dead_letters"
-    static let shipments = "shipments"
-    static let schemaMigrations = "schema_migrations"
-    static let relayFailures = "relay_failures"
-    static let relayState = "relay_state"
-}
-
-/// The `events` inbox on MongoDB.
+/// The `events` inbox on MongoDB, as ingest writes it.
 public struct MongoInboxStore: InboxStore {
-    private let pool: MongoConnectionPool
     private let inserts: Batcher<BSONBuffer, InsertOutcome>
 
     /// The largest document MongoDB stores (`maxBsonObjectSize`).
@@ -20,7 +9,6 @@ public struct MongoInboxStore: InboxStore {
 
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
-        self.pool = pool
         // SecantusDB takes ~270 journalled single inserts/s but thousands of rows/s in batches, so grouped, ingest
         // outruns the store's single-insert limit.
         inserts = Batcher(maxBatch: 128, maxSenders: 2) { documents in
@@ -43,7 +31,7 @@ public struct MongoInboxStore: InboxStore {
     /// The event's inbox document, encoded.
     /// - Throws: ``StoreError`` `invalidDocument` when it is larger than MongoDB stores.
     static func encodedDocument(for event: NewEvent) throws(StoreError) -> BSONBuffer {
-        let buffer = try BSONBuffer(document(for: event))
+        let buffer = try BSONBuffer(EventDocuments.inbox(event))
         guard buffer.byteCount <= maxDocumentBytes else {
             throw StoreError(
                 .invalidDocument, operation: "insert events",
@@ -71,46 +59,5 @@ public struct MongoInboxStore: InboxStore {
             case let failure?: .failure(failure)
             }
         }
-    }
-
-    /// The stored document of an event, as auditors see it, or nil.
-    public func document(_ key: EventKey) async throws -> BSONDocument? {
-        try await pool.withDatabase("find events") { database in
-            try database.collection(Collections.events).findOne(Self.filter(key))
-        }
-    }
-
-    /// The number of stored events, optionally only those of one source or in one state.
-    public func count(source: String? = nil, status: EventStatus? = nil) async throws -> Int {
-        var filter: BSONDocument = [:]
-        if let source { filter.append("source", .string(source)) }
-        if let status { filter.append("status", .string(status.rawValue)) }
-        return try await pool.withDatabase("count events") { [filter] database in
-            try database.collection(Collections.events).count(filter)
-        }
-    }
-
-    static func filter(_ key: EventKey) -> BSONDocument {
-        ["source": .string(key.source), "eventId": .string(key.eventId)]
-    }
-
-    /// The inbox document of a new event; field names are the audit contract documented in docs/.
-    static func document(for event: NewEvent) -> BSONDocument {
-        var document: BSONDocument = [
-            "source": .string(event.key.source),
-            "eventId": .string(event.key.eventId),
-            "type": event.type.map(BSON.string) ?? .null,
-        ]
-        if let shipmentId = event.shipmentId { document.append("shipmentId", .string(shipmentId)) }
-        if let occurredAt = event.occurredAt { document.append("occurredAt", .date(occurredAt)) }
-        document.append("payload", BSON(event.payload))
-        document.append("status", .string(EventStatus.received.rawValue))
-        document.append("attempts", .int32(0))
-        document.append("version", .int32(0))
-        document.append("receivedAt", .date(event.receivedAt))
-        document.append("availableAt", .date(event.receivedAt))
-        document.append("updatedAt", .date(event.receivedAt))
-        document.append("history", .array([]))
-        return document
     }
 }

@@ -3,13 +3,11 @@ public import GatewayCore
 
 /// The `shipments` collection: the context workers send to the routing service.
 public struct MongoShipmentStore: ShipmentStore {
-    private let pool: MongoConnectionPool
     private let reads: Batcher<String, Shipment?>
     private let routingUpdates: Batcher<RoutingUpdate, Bool>
 
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
-        self.pool = pool
         // Claims come in batches, so their shipment reads arrive together: one `$in` read serves them all.
         reads = Batcher(maxBatch: 100, maxSenders: 2) { shipmentIds in
             let documents = try await pool.withDatabase("find shipments") { database in
@@ -32,13 +30,13 @@ public struct MongoShipmentStore: ShipmentStore {
     /// Applies the decision when ``Shipment/accepts(_:)`` allows it, as a compare-and-set on the shipment's version:
     /// first the version read for the routing call (grouped with concurrent updates), then, after a concurrent
     /// update (which may have made this one stale), the version read again.
-    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as order: ShipmentUpdateOrder) async throws -> Bool {
+    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as order: ShipmentUpdateOrder, now: Date) async throws -> Bool {
         guard shipment.accepts(order) else { return false }
         var set: BSONDocument = [
             "lastEventAt": .date(order.occurredAt),
             "lastEventId": .string(order.eventKey),
             "lastEventClaim": .int64(Int64(order.claimVersion)),
-            "route": MongoEventRepository.document(decision, decidedAt: Date()),
+            "route": EventDocuments.decision(decision, decidedAt: now),
         ]
         if let status { set.append("status", .string(status)) }
         // Redoable: should a store crash take it back, it takes the event's later outcome with it, and the
@@ -89,45 +87,6 @@ public struct MongoShipmentStore: ShipmentStore {
                 throw StoreError(.failed, operation: "update shipments", message: "\(update.shipment.shipmentId) kept changing under five attempts")
             }
         }
-    }
-
-    /// Creates shipments `SHP-000001` … `SHP-{count}` that do not exist yet; returns how many were created.
-    public func seed(count: Int, batchSize: Int = 1_000) async throws -> Int {
-        var created = 0
-        for start in stride(from: 1, through: count, by: batchSize) {
-            let documents = (start..<min(start + batchSize, count + 1)).map(Self.seedDocument)
-            created += try await pool.withDatabase("seed shipments") { database in
-                let failures = try database.collection(Collections.shipments).insertMany(documents)
-                if let failure = failures.values.first(where: { $0.code != .duplicateKey }) { throw failure }
-                return documents.count - failures.count
-            }
-        }
-        return created
-    }
-
-    /// The id of seeded shipment number `number`.
-    public static func seededId(_ number: Int) -> String {
-        "SHP-" + String(repeating: "0", count: max(0, 6 - String(number).count)) + String(number)
-    }
-
-    private static let cities: [(String, String, String)] = [
-        ("Amsterdam", "NL", "1011"), ("Berlin", "DE", "10115"), ("Lyon", "FR", "69001"), ("Milan", "IT", "20121"),
-        ("Madrid", "ES", "28001"), ("Warsaw", "PL", "00-001"), ("Vienna", "AT", "1010"), ("Lisbon", "PT", "1100"),
-    ]
-
-    private static func seedDocument(_ number: Int) -> BSONDocument {
-        let city = cities[number % cities.count]
-        return [
-            "shipmentId": .string(seededId(number)),
-            "orderId": .string("ORD-\(seededId(number).dropFirst(4))"),
-            "merchantId": .string("M-\(number % 50 + 1)"),
-            "status": .string("created"),
-            "destination": .document(["city": .string(city.0), "country": .string(city.1), "postalCode": .string(city.2)]),
-            "lastEventAt": .null,
-            "route": .null,
-            "version": .int32(0),
-            "createdAt": .date(Date()),
-        ]
     }
 
     private static func shipment(from document: BSONDocument) -> Shipment {

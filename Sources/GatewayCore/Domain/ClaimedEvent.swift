@@ -5,7 +5,7 @@ public struct ClaimedEvent: Sendable, Equatable {
     public var key: EventKey
     public var type: String?
     public var shipmentId: String?
-    /// When the event happened at the source (or, without `occurredAt`, when it was received).
+    /// When the event happened at the source; without an `occurredAt` in its payload, when it was received.
     public var occurredAt: Date
     public var receivedAt: Date
     public var payload: JSONValue
@@ -17,11 +17,11 @@ public struct ClaimedEvent: Sendable, Equatable {
     /// The lease that fences this worker's writes.
     public var lease: Lease
 
-    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date, receivedAt: Date, payload: JSONValue, attempts: Int, claimsWithoutOutcome: Int = 0, lease: Lease) {
+    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date?, receivedAt: Date, payload: JSONValue, attempts: Int, claimsWithoutOutcome: Int = 0, lease: Lease) {
         self.key = key
         self.type = type
         self.shipmentId = shipmentId
-        self.occurredAt = occurredAt
+        self.occurredAt = occurredAt ?? receivedAt
         self.receivedAt = receivedAt
         self.payload = payload
         self.attempts = attempts
@@ -54,23 +54,6 @@ public struct Lease: Sendable, Equatable {
         self.recordId = recordId
         self.version = version
         self.token = token
-    }
-}
-
-/// When a stored event may be claimed by a worker: the one rule both the store and the tests apply.
-public enum ClaimRule {
-    /// Whether an event in `status` may be claimed at `now`.
-    /// - Parameters:
-    ///   - availableAt: when a `retry_scheduled` or `parked` event becomes due.
-    ///   - leaseExpiresAt: when the lease of a `processing` event runs out.
-    public static func isClaimable(_ status: EventStatus, availableAt: Date?, leaseExpiresAt: Date?, now: Date) -> Bool {
-        switch status {
-        case .received, .queued: true
-        case .retryScheduled, .parked: (availableAt ?? .distantPast) <= now
-        // An expired lease means its worker died or stalled; the version fence keeps it from writing later.
-        case .processing: (leaseExpiresAt ?? .distantPast) <= now
-        case .processed, .dead: false
-        }
     }
 }
 

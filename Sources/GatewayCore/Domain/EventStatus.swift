@@ -42,7 +42,7 @@ public enum EventStatus: String, Sendable, CaseIterable, Codable {
         case (.processing, .processed), (.processing, .retryScheduled), (.processing, .parked),
             (.processing, .dead):
             return true
-        // Another worker takes over an event whose lease expired (see ClaimRule).
+        // Another worker takes over an event whose lease expired (see EventLifecycle.claimable).
         case (.processing, .processing):
             return true
         default:

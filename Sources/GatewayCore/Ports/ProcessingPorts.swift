@@ -24,9 +24,10 @@ public protocol ShipmentStore: Sendable {
     /// - Parameters:
     ///   - shipment: the shipment as read for the routing call; should it have changed since, it is read again.
     ///   - update: the event's place in the shipment's history (``Shipment/accepts(_:)``).
+    ///   - now: when the decision is applied (the route's `decidedAt`).
     /// - Returns: false when the shipment's last update comes after `update` (nothing written).
     /// - Throws: ``StoreError``.
-    func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as update: ShipmentUpdateOrder) async throws -> Bool
+    func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as update: ShipmentUpdateOrder, now: Date) async throws -> Bool
 }
 
 /// The external routing service.
@@ -49,8 +50,8 @@ public protocol OutboxStore: Sendable {
     /// Marks up to `limit` events that were queued before `queuedBefore` and never claimed queued again.
     func reserveStale(queuedBefore: Date, now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation
 
-    /// Makes reserved events due for recovery at once, after their publication failed.
-    func releaseReservation(_ keys: [EventKey]) async throws
+    /// Makes reserved events due for recovery at once, after their publication failed (``EventLifecycle/release(now:)``).
+    func releaseReservation(_ keys: [EventKey], now: Date) async throws
 
     /// Moves events whose lease expired back to `retry_scheduled`, due now.
     func sweepExpiredLeases(now: Date, limit: Int, skipping: Set<String>) async throws -> StepResult

@@ -109,7 +109,7 @@ public struct ProcessEvent: Sendable {
             // Before the event is marked processed: if the worker dies in between, the retry repeats an
             // idempotent update rather than losing it.
             _ = try await shipments.applyRouting(
-                decision, status: event.payload["status"]?.stringValue, to: routedShipment, as: ShipmentUpdateOrder(event))
+                decision, status: event.payload["status"]?.stringValue, to: routedShipment, as: ShipmentUpdateOrder(event), now: now)
         }
         let record = AttemptRecord(
             attempt: event.attempts + (transition.spendsAttempt ? 1 : 0), startedAt: startedAt, finishedAt: now,

@@ -171,8 +171,8 @@ public struct RelayDueEvents: Sendable {
         } catch {
             // Released even when the pass is being cancelled (shutdown past its grace period): a reservation left
             // behind would wait for the recovery window.
-            let outbox = self.outbox
-            try? await Task { try await outbox.releaseReservation(keys) }.value
+            let (outbox, now) = (self.outbox, clock.now())
+            try? await Task { try await outbox.releaseReservation(keys, now: now) }.value
             throw error
         }
     }

@@ -1,0 +1,163 @@
+import Foundation
+package import GatewayCore
+
+/// The names of the gateway's collections, in one place for the stores and the migrations.
+package enum Collections {
+    package static let events = "events"
+    static let deadLetters = "dead_letters"
+    static let shipments = "shipments"
+    static let schemaMigrations = "schema_migrations"
+    static let relayFailures = "relay_failures"
+    static let relayState = "relay_state"
+}
+
+/// How events live in the `events` collection: the inbox document, and the lifecycle's conditions and changes
+/// (``EventLifecycle``) as MongoDB filters and updates. The field names are the audit contract (docs/data-model.md).
+package enum EventDocuments {
+    /// The filter of one event by its key (unique index `source_eventId_unique`).
+    static func filter(_ key: EventKey) -> BSONDocument {
+        ["source": .string(key.source), "eventId": .string(key.eventId)]
+    }
+
+    /// The inbox document of a new event.
+    package static func inbox(_ event: NewEvent) -> BSONDocument {
+        var document: BSONDocument = [
+            "source": .string(event.key.source),
+            "eventId": .string(event.key.eventId),
+            "type": event.type.map(BSON.string) ?? .null,
+        ]
+        if let shipmentId = event.shipmentId { document.append("shipmentId", .string(shipmentId)) }
+        if let occurredAt = event.occurredAt { document.append("occurredAt", .date(occurredAt)) }
+        document.append("payload", BSON(event.payload))
+        document.append("status", .string(EventStatus.received.rawValue))
+        document.append("attempts", .int32(0))
+        document.append("version", .int32(0))
+        document.append("receivedAt", .date(event.receivedAt))
+        document.append("availableAt", .date(event.receivedAt))
+        document.append("updatedAt", .date(event.receivedAt))
+        document.append("history", .array([]))
+        return document
+    }
+
+    /// A lifecycle condition as a filter, after `leading` fields (an `_id` first, so that SecantusDB starts from
+    /// that index and checks the rest on the documents it fetched; see ``Fence``).
+    static func filter(_ condition: EventCondition, after leading: [(String, BSON)] = []) -> BSONDocument {
+        var fields = leading
+        func add(_ key: String, _ value: BSON) {
+            // Two operators on one field share its document: a filter must not repeat a key.
+            if let index = fields.firstIndex(where: { $0.0 == key }), case .document(var existing) = fields[index].1,
+                case .document(let more) = value
+            {
+                existing.fields += more.fields
+                fields[index].1 = .document(existing)
+            } else {
+                fields.append((key, value))
+            }
+        }
+        func visit(_ condition: EventCondition) {
+            switch condition {
+            case .status(let statuses):
+                add("status", statuses.count == 1 ? .string(statuses[0].rawValue) : .document(["$in": .array(statuses.map { .string($0.rawValue) })]))
+            case .availableBy(let instant): add("availableAt", .document(["$lte": .date(instant)]))
+            case .availableBefore(let instant): add("availableAt", .document(["$lt": .date(instant)]))
+            case .queuedBefore(let instant): add("queuedAt", .document(["$lt": .date(instant)]))
+            case .leaseExpiredBy(let instant): add("lease.expiresAt", .document(["$lte": .date(instant)]))
+            case .version(let version): add("version", Fence.condition(version))
+            case .leaseToken(let token): add("lease.token", .string(token))
+            case .all(let conditions): conditions.forEach(visit)
+            case .any(let conditions): add("$or", .array(conditions.map { .document(filter($0)) }))
+            }
+        }
+        visit(condition)
+        return BSONDocument(fields)
+    }
+
+    /// A condition's alternatives: SecantusDB answers `$or` with a collection scan, so a store sends one write per
+    /// branch of a condition that is a choice, each starting from `_id`.
+    static func branches(of condition: EventCondition) -> [EventCondition] {
+        if case .any(let alternatives) = condition { return alternatives }
+        return [condition]
+    }
+
+    /// A lifecycle change as an update.
+    static func update(_ change: EventChange) -> BSONDocument {
+        var set: BSONDocument = ["status": .string(change.status.rawValue), "updatedAt": .date(change.updatedAt)]
+        if let availableAt = change.availableAt { set.append("availableAt", .date(availableAt)) }
+        if let queuedAt = change.queuedAt { set.append("queuedAt", .date(queuedAt)) }
+        if let relayToken = change.relayToken { set.append("relayToken", .string(relayToken)) }
+        if let lease = change.lease {
+            set.append("lease", .document(["owner": .string(lease.owner), "expiresAt": .date(lease.expiresAt), "token": .string(lease.token)]))
+        }
+        if let claimedAt = change.claimedAt { set.append("claimedAt", .date(claimedAt)) }
+        if let result = change.result { set.append("result", decision(result, decidedAt: change.updatedAt)) }
+        if let processedAt = change.processedAt { set.append("processedAt", .date(processedAt)) }
+        if let lastError = change.lastError { set.append("lastError", .string(lastError)) }
+        if let failureClass = change.failureClass { set.append("failureClass", .string(failureClass.rawValue)) }
+        if let deadAt = change.deadAt { set.append("deadAt", .date(deadAt)) }
+        if let pending = change.deadLetterPending { set.append("deadLetterPending", .bool(pending)) }
+
+        var update: BSONDocument = ["$set": .document(set)]
+        if change.removesLease && change.lease == nil { update.append("$unset", .document(["lease": .string("")])) }
+        if let entry = change.history { update.append("$push", .document(["history": history(entry)])) }
+        var increments: BSONDocument = ["version": .int32(1)]
+        if change.attemptsSpent != 0 { increments.append("attempts", .int32(Int32(change.attemptsSpent))) }
+        if change.claimsAdded != 0 { increments.append("claims", .int32(Int32(change.claimsAdded))) }
+        if change.claimsWithoutOutcomeAdded != 0 { increments.append("claimsWithoutOutcome", .int32(Int32(change.claimsWithoutOutcomeAdded))) }
+        update.append("$inc", .document(increments))
+        return update
+    }
+
+    /// A `history` entry.
+    static func history(_ entry: HistoryEntry) -> BSON {
+        let record = entry.record
+        var document: BSONDocument = [
+            "attempt": .int32(Int32(record.attempt)),
+            "startedAt": .date(record.startedAt),
+            "finishedAt": .date(record.finishedAt),
+            "outcome": .string(record.outcome.rawValue),
+            "error": record.error.map(BSON.string) ?? .null,
+            "routingLatencyMs": record.routingLatencyMs.map { .int32(Int32($0)) } ?? .null,
+            "nextAttemptAt": record.nextAttemptAt.map(BSON.date) ?? .null,
+        ]
+        if let leaseToken = entry.leaseToken { document.append("leaseToken", .string(leaseToken)) }
+        return .document(document)
+    }
+
+    /// A routing decision as the event's `result` and the shipment's `route` hold it.
+    static func decision(_ decision: RoutingDecision, decidedAt: Date) -> BSON {
+        .document(["hub": .string(decision.hub), "routeCode": .string(decision.routeCode), "eta": .date(decision.eta), "decidedAt": .date(decidedAt)])
+    }
+
+    /// The fields ``state(of:)`` reads, for a projection.
+    static let stateFields: BSONDocument = [
+        "source": .int32(1), "eventId": .int32(1), "status": .int32(1), "availableAt": .int32(1), "queuedAt": .int32(1),
+        "version": .int32(1), "lease": .int32(1),
+    ]
+
+    /// What the lifecycle reads of a stored event, or nil for a document that is not one.
+    static func state(of document: BSONDocument) -> EventState? {
+        guard let status = document["status"]?.stringValue.flatMap(EventStatus.init(rawValue:)) else { return nil }
+        var lease: LeaseGrant?
+        if let owner = document[path: "lease.owner"]?.stringValue, let expiresAt = document[path: "lease.expiresAt"]?.dateValue {
+            lease = LeaseGrant(owner: owner, expiresAt: expiresAt, token: document[path: "lease.token"]?.stringValue ?? "")
+        }
+        return EventState(
+            status: status, availableAt: document["availableAt"]?.dateValue ?? .distantPast, queuedAt: document["queuedAt"]?.dateValue,
+            version: document["version"]?.intValue ?? 0, lease: lease)
+    }
+
+    /// The event's key, when the document has one.
+    static func key(of document: BSONDocument) -> EventKey? {
+        guard let source = document["source"]?.stringValue, let eventId = document["eventId"]?.stringValue else { return nil }
+        return EventKey(source: source, eventId: eventId)
+    }
+
+    /// The event as its claim left it.
+    static func claimedEvent(_ document: BSONDocument, key: EventKey, lease: Lease) -> ClaimedEvent {
+        ClaimedEvent(
+            key: key, type: document["type"]?.stringValue, shipmentId: document["shipmentId"]?.stringValue,
+            occurredAt: document["occurredAt"]?.dateValue, receivedAt: document["receivedAt"]?.dateValue ?? .distantPast,
+            payload: document["payload"].map(JSONValue.init) ?? .object([]), attempts: document["attempts"]?.intValue ?? 0,
+            claimsWithoutOutcome: max(0, (document["claimsWithoutOutcome"]?.intValue ?? 1) - 1), lease: lease)
+    }
+}
