@@ -68,11 +68,21 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        // Core only: in-memory twins of the ports, a manual clock, seeded randomness, fixtures. The core's tests
+        // need nothing else, and no server.
         .target(
             name: "GatewayTestSupport",
             dependencies: [
-                "GatewayCore", "GatewayAdapters",
+                "GatewayCore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strictness
+        ),
+        // Real services for the adapter, end-to-end and fault tests: server processes, the pipeline harness.
+        .target(
+            name: "GatewayIntegrationSupport",
+            dependencies: [
+                "GatewayCore", "GatewayAdapters", "GatewayTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -133,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "GatewayCore", "GatewayAdapters", "GatewayTestSupport",
+                "GatewayCore", "GatewayAdapters", "GatewayTestSupport", "GatewayIntegrationSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictness
@@ -141,7 +151,7 @@ let package = Package(
         .testTarget(
             name: "FaultTests",
             dependencies: [
-                "GatewayCore", "GatewayAdapters", "GatewayTestSupport",
+                "GatewayCore", "GatewayAdapters", "GatewayTestSupport", "GatewayIntegrationSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -151,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "GatewayAdaptersTests",
             dependencies: [
-                "GatewayCore", "GatewayAdapters", "GatewayTestSupport",
+                "GatewayCore", "GatewayAdapters", "GatewayTestSupport", "GatewayIntegrationSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Hummingbird", package: "hummingbird"),

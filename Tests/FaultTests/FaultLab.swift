@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 @testable import GatewayAdapters
 import GatewayCore
+import GatewayIntegrationSupport
 import GatewayTestSupport
 import NIOCore
 import NIOHTTP1

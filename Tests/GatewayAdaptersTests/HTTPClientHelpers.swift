@@ -1,4 +1,5 @@
 import Foundation
+import GatewayIntegrationSupport
 import GatewayTestSupport
 import HTTPTypes
 import Hummingbird

@@ -1,5 +1,6 @@
 import Foundation
 @testable import GatewayAdapters
+import GatewayIntegrationSupport
 import GatewayTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 @testable import GatewayAdapters
 import GatewayCore
+import GatewayIntegrationSupport
 import GatewayTestSupport
 import Logging
 import ServiceLifecycle

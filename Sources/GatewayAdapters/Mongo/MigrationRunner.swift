@@ -1,6 +1,6 @@
 import Crypto
 public import Foundation
-import GatewayCore
+public import GatewayCore
 
 /// One declarative migration file, `migrations/NNNN_description.json`:
 /// `{"description": …, "collections": [{"name", "validator"?, "validationLevel"?, "validationAction"?}],
@@ -45,11 +45,13 @@ public struct MigrationError: Error, CustomStringConvertible {
 public struct MigrationRunner: Sendable {
     private let pool: MongoConnectionPool
     private let directory: URL
+    private let clock: any TimeSource
 
-    /// Creates a runner for the migration files in `directory`.
-    public init(pool: MongoConnectionPool, directory: URL) {
+    /// Creates a runner for the migration files in `directory`; `clock` dates each migration's record.
+    public init(pool: MongoConnectionPool, directory: URL, clock: any TimeSource = SystemTimeSource()) {
         self.pool = pool
         self.directory = directory
+        self.clock = clock
     }
 
     /// Reads every migration file, ordered by number.
@@ -103,6 +105,7 @@ public struct MigrationRunner: Sendable {
     }
 
     private func apply(_ migration: Migration) async throws {
+        let appliedAt = clock.now()
         try await pool.withDatabase("apply migration \(migration.id)") { database in
             for collection in migration.collections {
                 try Self.createCollection(collection, in: database, migration: migration.id)
@@ -125,7 +128,7 @@ public struct MigrationRunner: Sendable {
                 "$setOnInsert": .document([
                     "description": .string(migration.description),
                     "checksum": .string(migration.checksum),
-                    "appliedAt": .date(Date()),
+                    "appliedAt": .date(appliedAt),
                 ])
             ]
             do {

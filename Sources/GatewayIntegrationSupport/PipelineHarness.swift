@@ -3,6 +3,7 @@ public import Foundation
 import Glibc
 public import GatewayAdapters
 public import GatewayCore
+public import GatewayTestSupport
 import Logging
 import NIOCore
 import ServiceLifecycle

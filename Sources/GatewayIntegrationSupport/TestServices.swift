@@ -1,5 +1,6 @@
 public import Foundation
 public import GatewayAdapters
+import GatewayTestSupport
 
 /// The real Redis and MongoDB-compatible servers the tests talk to.
 ///

@@ -1,0 +1,278 @@
+public import Foundation
+public import GatewayCore
+import Synchronization
+
+/// The `events` inbox, dead letters and the relay's bookkeeping in memory: the twin of the MongoDB stores for the
+/// core's tests. Every write is the ``EventLifecycle`` step a real store translates, applied to a dictionary, so
+/// the twin cannot drift from the rules.
+///
+/// It can be told to refuse a document (as a validator would) and to be unavailable, so that the use cases'
+/// failure paths are tested without a server.
+public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore, Sendable {
+    /// An event as the store holds it.
+    public struct StoredEvent: Sendable, Equatable {
+        public let event: NewEvent
+        public let recordId: String
+        public var state: EventState
+        public var attempts = 0
+        public var claims = 0
+        public var claimsWithoutOutcome = 0
+        public var history: [HistoryEntry] = []
+        public var relayToken: String?
+        public var claimedAt: Date?
+        public var result: RoutingDecision?
+        public var lastError: String?
+        public var failureClass: FailureClass?
+        public var deadAt: Date?
+        public var deadLetterPending = false
+    }
+
+    /// A document a relay step set aside.
+    public struct SetAside: Sendable, Equatable {
+        public var failure: DocumentFailure
+        public var failures: Int
+        public var retryAt: Date
+    }
+
+    private struct Storage {
+        var events: [EventKey: StoredEvent] = [:]
+        var deadLetters: [EventKey: StoredEvent] = [:]
+        var setAside: [String: SetAside] = [:]
+        var streamLosses: [String: Date] = [:]
+        var refused: Set<EventKey> = []
+        var refusedDeadLetters: Set<EventKey> = []
+        var unavailable = false
+        var nextRecordId = 1
+    }
+
+    private let storage = Mutex(Storage())
+
+    /// Creates an empty store.
+    public init() {}
+
+    // MARK: What tests arrange and read
+
+    /// The stored event, or nil.
+    public func event(_ key: EventKey) -> StoredEvent? { storage.withLock { $0.events[key] } }
+
+    /// The dead letter of an event, as written from its document, or nil.
+    public func deadLetter(_ key: EventKey) -> StoredEvent? { storage.withLock { $0.deadLetters[key] } }
+
+    /// The documents set aside by relay steps, by step and record id.
+    public var setAside: [SetAside] { storage.withLock { Array($0.setAside.values) } }
+
+    /// Makes every write of the event fail as a document the store refuses (`invalidDocument`).
+    public func refuse(_ key: EventKey) { storage.withLock { _ = $0.refused.insert(key) } }
+
+    /// Makes the event's dead-letter write fail as a document the store refuses.
+    public func refuseDeadLetter(_ key: EventKey) { storage.withLock { _ = $0.refusedDeadLetters.insert(key) } }
+
+    /// Makes every operation fail as if the store could not be reached, until set back.
+    public func setUnavailable(_ unavailable: Bool) { storage.withLock { $0.unavailable = unavailable } }
+
+    // MARK: InboxStore
+
+    public func insert(_ event: NewEvent) async throws -> InsertOutcome {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "insert events")
+            guard storage.events[event.key] == nil else { return .duplicate }
+            guard !storage.refused.contains(event.key) else { throw Self.refusal("insert events", event.key) }
+            storage.events[event.key] = StoredEvent(
+                event: event, recordId: "record-\(storage.nextRecordId)", state: EventState(status: .received, availableAt: event.receivedAt))
+            storage.nextRecordId += 1
+            return .stored
+        }
+    }
+
+    // MARK: EventRepository
+
+    public func claim(_ key: EventKey, worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedEvent? {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "claim events")
+            guard var stored = storage.events[key] else { return nil }
+            let grant = LeaseGrant(owner: worker, expiresAt: now.addingTimeInterval(leaseDuration.seconds), token: UUID().uuidString)
+            let step = EventLifecycle.claim(grant, now: now)
+            guard step.condition.holds(for: stored.state) else { return nil }
+            guard !storage.refused.contains(key) else { throw Self.refusal("claim events", key) }
+            let claimsBefore = stored.claimsWithoutOutcome
+            stored.apply(step.change)
+            storage.events[key] = stored
+            return ClaimedEvent(
+                key: key, type: stored.event.type, shipmentId: stored.event.shipmentId, occurredAt: stored.event.occurredAt,
+                receivedAt: stored.event.receivedAt, payload: stored.event.payload, attempts: stored.attempts, claimsWithoutOutcome: claimsBefore,
+                lease: Lease(owner: worker, expiresAt: grant.expiresAt, recordId: stored.recordId, version: stored.state.version, token: grant.token))
+        }
+    }
+
+    public func record(_ transition: Transition, attempt: AttemptRecord, for event: ClaimedEvent, now: Date) async throws -> Bool {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "record outcomes")
+            guard var stored = storage.events[event.key], stored.recordId == event.lease.recordId else { return false }
+            let step = EventLifecycle.record(transition, attempt: attempt, under: event.lease, now: now)
+            guard step.condition.holds(for: stored.state) else { return false }
+            guard !storage.refused.contains(event.key) else { throw Self.refusal("record outcomes", event.key) }
+            stored.apply(step.change)
+            storage.events[event.key] = stored
+            if stored.state.status == .dead { _ = try? Self.writeDeadLetter(event.key, in: &storage) }
+            return true
+        }
+    }
+
+    // MARK: OutboxStore
+
+    public func reserveDue(now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation {
+        try reserve(EventLifecycle.due(at: now), for: .publishDue, now: now, limit: limit, skipping: skipping)
+    }
+
+    public func reserveStale(queuedBefore: Date, now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation {
+        try reserve(EventLifecycle.lost(queuedBefore: queuedBefore), for: .recoverQueued, now: now, limit: limit, skipping: skipping)
+    }
+
+    private func reserve(_ selection: EventCondition, for step: RelayStep, now: Date, limit: Int, skipping: Set<String>) throws -> Reservation {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "reserve events")
+            let reservation = EventLifecycle.reserve(selection, token: UUID().uuidString, now: now)
+            let candidates = storage.events.values
+                .filter { reservation.condition.holds(for: $0.state) && !skipping.contains($0.recordId) }
+                .sorted { ($0.state.availableAt, $0.recordId) < ($1.state.availableAt, $1.recordId) }
+                .prefix(limit)
+            var result = Reservation(keys: [], found: candidates.count)
+            for candidate in candidates {
+                let key = candidate.event.key
+                if storage.refused.contains(key) {
+                    result.failures.append(Self.failure(of: candidate, in: step, Self.refusal("reserve events", key)))
+                    continue
+                }
+                storage.events[key]?.apply(reservation.change)
+                result.keys.append(key)
+            }
+            return result
+        }
+    }
+
+    public func releaseReservation(_ keys: [EventKey], now: Date) async throws {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "release reservation")
+            let step = EventLifecycle.release(now: now)
+            for key in keys where storage.events[key].map({ step.condition.holds(for: $0.state) }) == true {
+                storage.events[key]?.apply(step.change)
+            }
+        }
+    }
+
+    public func sweepExpiredLeases(now: Date, limit: Int, skipping: Set<String>) async throws -> StepResult {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "sweep expired leases")
+            let expired = storage.events.values.filter { EventLifecycle.leaseExpired(at: now).holds(for: $0.state) && !skipping.contains($0.recordId) }
+            var result = StepResult(handled: 0)
+            for stored in expired.prefix(limit) {
+                let key = stored.event.key
+                guard !storage.refused.contains(key) else {
+                    result.failures.append(Self.failure(of: stored, in: .sweepLeases, Self.refusal("sweep expired leases", key)))
+                    continue
+                }
+                let step = EventLifecycle.sweep(stored.state, attempts: stored.attempts, claimedAt: stored.claimedAt, now: now)
+                storage.events[key]?.apply(step.change)
+                result.handled += 1
+            }
+            return result
+        }
+    }
+
+    public func reconcileDeadLetters(limit: Int, skipping: Set<String>) async throws -> StepResult {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "reconcile dead letters")
+            let pending = storage.events.values.filter { $0.deadLetterPending && !skipping.contains($0.recordId) }.prefix(limit)
+            var result = StepResult(handled: 0)
+            for stored in pending {
+                do {
+                    try Self.writeDeadLetter(stored.event.key, in: &storage)
+                    result.handled += 1
+                } catch let error as StoreError {
+                    result.failures.append(Self.failure(of: stored, in: .reconcileDeadLetters, error))
+                }
+            }
+            return result
+        }
+    }
+
+    public func documentsInBackoff(now: Date) async throws -> [RelayStep: Set<String>] {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "find relay_failures")
+            var skipping: [RelayStep: Set<String>] = [:]
+            for aside in storage.setAside.values where aside.retryAt > now { skipping[aside.failure.step, default: []].insert(aside.failure.recordId) }
+            return skipping
+        }
+    }
+
+    public func recordFailures(_ failures: [DocumentFailure], now: Date, retryAt: @escaping @Sendable (Int) -> Date) async throws {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "record relay_failures")
+            for failure in failures {
+                let id = "\(failure.step.rawValue):\(failure.recordId)"
+                let count = (storage.setAside[id]?.failures ?? 0) + 1
+                storage.setAside[id] = SetAside(failure: failure, failures: count, retryAt: retryAt(count))
+            }
+        }
+    }
+
+    public func unrecoveredStreamLoss(stream: String) async throws -> Date? {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "find relay_state")
+            return storage.streamLosses[stream]
+        }
+    }
+
+    public func recordStreamLoss(stream: String, at: Date) async throws {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "record stream loss")
+            storage.streamLosses[stream] = max(storage.streamLosses[stream] ?? at, at)
+        }
+    }
+
+    public func clearStreamLoss(stream: String, recordedAt: Date) async throws {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "clear stream loss")
+            if storage.streamLosses[stream] == recordedAt { storage.streamLosses[stream] = nil }
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func checkAvailable(_ storage: Storage, _ operation: String) throws(StoreError) {
+        if storage.unavailable { throw StoreError(.unavailable, operation: operation, message: "the in-memory store is set unavailable") }
+    }
+
+    private static func refusal(_ operation: String, _ key: EventKey) -> StoreError {
+        StoreError(.invalidDocument, operation: operation, message: "Document failed validation: \(key)", serverCode: 121)
+    }
+
+    private static func failure(of stored: StoredEvent, in step: RelayStep, _ error: StoreError) -> DocumentFailure {
+        DocumentFailure(step: step, recordId: stored.recordId, key: stored.event.key, error: error.description)
+    }
+
+    private static func writeDeadLetter(_ key: EventKey, in storage: inout Storage) throws {
+        guard let stored = storage.events[key] else { return }
+        guard !storage.refusedDeadLetters.contains(key) else { throw refusal("update dead_letters", key) }
+        storage.deadLetters[key] = stored
+        storage.events[key]?.deadLetterPending = false
+    }
+}
+
+extension InMemoryEventStore.StoredEvent {
+    /// The event after a lifecycle change, as a store writes it.
+    mutating func apply(_ change: EventChange) {
+        state = change.applied(to: state)
+        attempts += change.attemptsSpent
+        claims += change.claimsAdded
+        claimsWithoutOutcome += change.claimsWithoutOutcomeAdded
+        if let entry = change.history { history.append(entry) }
+        if let relayToken = change.relayToken { self.relayToken = relayToken }
+        if let claimedAt = change.claimedAt { self.claimedAt = claimedAt }
+        if let result = change.result { self.result = result }
+        if let lastError = change.lastError { self.lastError = lastError }
+        if let failureClass = change.failureClass { self.failureClass = failureClass }
+        if let deadAt = change.deadAt { self.deadAt = deadAt }
+        if let pending = change.deadLetterPending { deadLetterPending = pending }
+    }
+}
