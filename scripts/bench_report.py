@@ -39,7 +39,7 @@ w("")
 w(f"Last run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on this {cores}-core machine, release build, "
   "SecantusDB and Redis started fresh for each section by `make bench` (`scripts/bench.sh`). Every figure stands beside the "
   "limit it is judged against, measured in the same run. The ingest insert waits for the journal (the gateway's default), "
-  "in the ceiling tool as in the gateway; the pipeline's later writes do not (see Durability in the README).")
+  "in the ceiling tool as in the gateway; the pipeline's later writes do not (see Durability of the 202 in docs/ingest.md).")
 w("")
 w("## The store's ceiling (`store-ceiling`, same driver, inbox-shaped rows, migrated collection)")
 w("")

@@ -2,7 +2,7 @@ import ArgumentParser
 import GatewayAdapters
 
 /// Flags that override the GATEWAY_* environment variables, shared by every command. Every other setting
-/// (retry, circuit breaker, relay and stream timing) is read from its variable; README lists them all.
+/// (retry, circuit breaker, relay and stream timing) is read from its variable; docs/configuration.md lists them all.
 struct SettingOptions: ParsableArguments {
     @Option(help: "Address to bind (GATEWAY_HTTP_HOST, default 127.0.0.1).")
     var httpHost: String?

@@ -50,7 +50,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case routingTimeoutMilliseconds = "GATEWAY_ROUTING_TIMEOUT_MS"
     /// Routing calls per second across one worker process; 0 means unlimited. Default 0.
     case routingRateLimit = "GATEWAY_ROUTING_RATE_LIMIT"
-    /// Events one worker process handles at once. Default 256.
+    /// Routing calls one worker process makes at once, and its connections to the routing service; it holds a
+    /// quarter more events, whose store work overlaps the calls. Default 256.
     case workerConcurrency = "GATEWAY_WORKER_CONCURRENCY"
     /// This worker's name in leases and the consumer group. Default `worker-{host}-{pid}`.
     case workerId = "GATEWAY_WORKER_ID"

@@ -5,7 +5,7 @@ import Metrics
 import NIOCore
 import Synchronization
 
-/// `POST /webhooks/{source}`: the ingest contract documented in the README and `openapi.yaml`.
+/// `POST /webhooks/{source}`: the ingest contract documented in docs/ingest.md and `openapi.yaml`.
 public struct IngestRoutes: Sendable {
     /// Limits that keep the ingest path answering in bounded time.
     public struct Limits: Sendable {
