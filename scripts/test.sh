@@ -19,6 +19,8 @@ if [ -n "$given_mongo_url" ]; then
 fi
 export GATEWAY_SECANTUSD="$PWD/.venv/bin/secantusd-py"
 
+# The formatting is part of the build: .swift-format, applied with `swift format format -i -r Sources Tests Package.swift`.
+swift format lint --strict -r Sources Tests Package.swift
 swift build --build-tests
 export GATEWAY_BIN_DIR="$(swift build --show-bin-path)"
 if [ $# -gt 0 ]; then

@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 public import Foundation
-import Glibc
 public import GatewayAdapters
 public import GatewayCore
 public import GatewayTestSupport
+import Glibc
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -83,7 +83,8 @@ public final class PipelineHarness: Sendable {
 
     /// Starts `gateway serve --role {role}` as a process of its own on this harness's database and stream, with the
     /// harness's timing settings; `environment` adds or overrides variables (an api's port and secrets, say).
-    public func startProcess(role: String, workerId: String, environment extra: [String: String] = [:], logFile: URL? = nil) throws -> ManagedProcess {
+    public func startProcess(role: String, workerId: String, environment extra: [String: String] = [:], logFile: URL? = nil) throws -> ManagedProcess
+    {
         let url = configuration.mongoURL.replacingDatabase(with: databaseName)
         let environment: [String: String] = [
             "GATEWAY_MONGO_URL": url, "GATEWAY_REDIS_URL": configuration.redisURL,
@@ -191,7 +192,8 @@ public final class PipelineHarness: Sendable {
 
     /// The path of one of the package's executables (built by `swift build`).
     public static func binary(_ name: String) throws -> String {
-        let directory = ProcessInfo.processInfo.environment["GATEWAY_BIN_DIR"]
+        let directory =
+            ProcessInfo.processInfo.environment["GATEWAY_BIN_DIR"]
             ?? TestServices.repositoryRoot.appendingPathComponent(".build/debug").path
         let path = directory + "/" + name
         guard FileManager.default.isExecutableFile(atPath: path) else {
@@ -211,14 +213,17 @@ public struct SimulatorStats: Sendable {
     public let perKey: [String: (calls: Int, successes: Int, effects: Int)]
 
     init(json: JSONValue) throws {
-        guard case .integer(let calls) = json["calls"], case .integer(let peak) = json["peakConcurrency"], case .object(let keys) = json["perKey"] else {
+        guard case .integer(let calls) = json["calls"], case .integer(let peak) = json["peakConcurrency"], case .object(let keys) = json["perKey"]
+        else {
             throw TestSupportError("unexpected /stats reply")
         }
         self.calls = Int(calls)
         peakConcurrency = Int(peak)
         var perKey: [String: (calls: Int, successes: Int, effects: Int)] = [:]
         for (key, value) in keys {
-            guard case .integer(let keyCalls) = value["calls"], case .integer(let successes) = value["successes"], case .integer(let effects) = value["effects"] else { continue }
+            guard case .integer(let keyCalls) = value["calls"], case .integer(let successes) = value["successes"],
+                case .integer(let effects) = value["effects"]
+            else { continue }
             perKey[key] = (Int(keyCalls), Int(successes), Int(effects))
         }
         self.perKey = perKey

@@ -21,6 +21,9 @@ public enum TestServices {
         configuration.redisURL = environment["GATEWAY_REDIS_URL"] ?? configuration.redisURL
         configuration.httpPort = 0
         configuration.mongoPoolSize = 8
+        // The suites start together, and SecantusDB, on one thread, serves their migrations and seeding one after
+        // another: an operation may wait longer than the production default before it is answered.
+        configuration.mongoSocketTimeout = .seconds(60)
         configuration.migrationsDirectory = repositoryRoot.appendingPathComponent("migrations").path
         configuration.webhookSecrets = [Fixtures.source: [Fixtures.secret]]
         return configuration

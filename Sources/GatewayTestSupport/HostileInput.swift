@@ -40,7 +40,10 @@ public enum HostileJSON {
         var text = Bool.random(using: &rng) ? "-" : ""
         text += digits(Int.random(in: 1...400, using: &rng), &rng)
         if Bool.random(using: &rng) { text += "." + digits(Int.random(in: 0...30, using: &rng), &rng) }
-        if Bool.random(using: &rng) { text += ["e", "E"].randomElement(using: &rng)! + ["", "+", "-"].randomElement(using: &rng)! + digits(Int.random(in: 0...5, using: &rng), &rng) }
+        if Bool.random(using: &rng) {
+            text +=
+                ["e", "E"].randomElement(using: &rng)! + ["", "+", "-"].randomElement(using: &rng)! + digits(Int.random(in: 0...5, using: &rng), &rng)
+        }
         return text
     }
 

@@ -163,7 +163,9 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
     public func sweepExpiredLeases(now: Date, limit: Int, skipping: Set<String>) async throws -> StepResult {
         try storage.withLock { storage in
             try Self.checkAvailable(storage, "sweep expired leases")
-            let expired = storage.events.values.filter { EventLifecycle.leaseExpired(at: now).holds(for: $0.state) && !skipping.contains($0.recordId) }
+            let expired = storage.events.values.filter {
+                EventLifecycle.leaseExpired(at: now).holds(for: $0.state) && !skipping.contains($0.recordId)
+            }
             var result = StepResult(handled: 0)
             for stored in expired.prefix(limit) {
                 let key = stored.event.key
@@ -200,7 +202,9 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
         try storage.withLock { storage in
             try Self.checkAvailable(storage, "find relay_failures")
             var skipping: [RelayStep: Set<String>] = [:]
-            for aside in storage.setAside.values where aside.retryAt > now { skipping[aside.failure.step, default: []].insert(aside.failure.recordId) }
+            for aside in storage.setAside.values where aside.retryAt > now {
+                skipping[aside.failure.step, default: []].insert(aside.failure.recordId)
+            }
             return skipping
         }
     }

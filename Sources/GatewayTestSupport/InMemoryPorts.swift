@@ -27,7 +27,9 @@ public final class InMemoryShipmentStore: ShipmentStore, Sendable {
 
     public func shipment(_ shipmentId: String) async throws -> Shipment? { shipments.withLock { $0[shipmentId] } }
 
-    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as update: ShipmentUpdateOrder, now: Date) async throws -> Bool {
+    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as update: ShipmentUpdateOrder, now: Date)
+        async throws -> Bool
+    {
         shipments.withLock { shipments in
             guard var current = shipments[shipment.shipmentId], current.accepts(update) else { return false }
             current.lastUpdate = update
@@ -52,7 +54,10 @@ public final class ScriptedRoutingService: RoutingService, Sendable {
     private let state: Mutex<State>
 
     /// Answers call number `n` (from 1) of each event with `script(key, n)`.
-    public init(_ script: @escaping @Sendable (EventKey, Int) -> Result<RoutingDecision, RoutingFailure> = { _, _ in .success(ScriptedRoutingService.decision) }) {
+    public init(
+        _ script: @escaping @Sendable (EventKey, Int) -> Result<RoutingDecision, RoutingFailure> = { _, _ in .success(ScriptedRoutingService.decision)
+        }
+    ) {
         state = Mutex(State(script: script))
     }
 

@@ -28,7 +28,9 @@ struct Relay: AsyncParsableCommand {
         let report = try await GatewayResources.using(configuration) { resources in
             try await GatewayRuntime.buildRelayPass(configuration: configuration, resources: resources).runOnce(maximumBatches: .max)
         }
-        print("published \(report.published), recovered \(report.recovered), swept leases \(report.sweptLeases), reconciled dead letters \(report.reconciledDeadLetters)")
+        print(
+            "published \(report.published), recovered \(report.recovered), swept leases \(report.sweptLeases), reconciled dead letters \(report.reconciledDeadLetters)"
+        )
         for failure in report.failures {
             let event = failure.key.map { "\($0)" } ?? "document \(failure.recordId)"
             print("failed \(failure.step.rawValue) on \(event): \(failure.error)")

@@ -28,7 +28,9 @@ struct Serve: AsyncParsableCommand {
                 role: role, configuration: configuration, resources: resources, metrics: metrics, logger: logger,
                 onServerRunning: { port in logger.notice("gateway listening on http://\(configuration.httpHost):\(port) (role \(role.rawValue))") })
             if role == .worker || role == .all {
-                logger.notice("worker \(configuration.workerId) routing to \(configuration.routingURL), \(configuration.workerConcurrency) calls at once, \(configuration.workerEventsInFlight) events in flight")
+                logger.notice(
+                    "worker \(configuration.workerId) routing to \(configuration.routingURL), \(configuration.workerConcurrency) calls at once, \(configuration.workerEventsInFlight) events in flight"
+                )
             }
             try await GatewayRuntime.serviceGroup(services, configuration: configuration, signals: [.sigterm, .sigint], logger: logger).run()
         }

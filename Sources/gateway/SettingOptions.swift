@@ -29,7 +29,9 @@ struct SettingOptions: ParsableArguments {
 
     @Option(name: .customLong("routing-url"), help: "Routing service endpoint (GATEWAY_ROUTING_URL, default http://127.0.0.1:8090/v1/routes).")
     var routingURL: String?
-    @Option(name: .customLong("worker-concurrency"), help: "Routing calls in flight per worker process; it holds a quarter more events (GATEWAY_WORKER_CONCURRENCY, default 256).")
+    @Option(
+        name: .customLong("worker-concurrency"),
+        help: "Routing calls in flight per worker process; it holds a quarter more events (GATEWAY_WORKER_CONCURRENCY, default 256).")
     var workerConcurrency: String?
 
     /// The flags that were given, by setting.

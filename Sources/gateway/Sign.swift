@@ -29,7 +29,8 @@ struct Sign: ParsableCommand {
         let timestamp = Int64(Date().timeIntervalSince1970)
         let signature = WebhookSignature.sign(id: eventId, timestamp: timestamp, body: Array(body.utf8), secret: signingSecret)
         let quotedBody = "'" + body.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
-        print("""
+        print(
+            """
             curl -sS -X POST '\(url)/webhooks/\(source)' \\
               -H 'content-type: application/json' \\
               -H 'webhook-id: \(eventId)' \\

@@ -29,13 +29,16 @@ struct DeliveryPlan: Sendable {
         for index in 0..<requests {
             let draw = generator.nextUnit()
             if draw < duplicates, let earlier = sentIds.randomElement(using: &generator) {
-                deliveries.append(Delivery(kind: .duplicate, eventId: earlier.0, body: earlier.1, headers: Self.headers(earlier.0, timestamp, earlier.2)))
+                deliveries.append(
+                    Delivery(kind: .duplicate, eventId: earlier.0, body: earlier.1, headers: Self.headers(earlier.0, timestamp, earlier.2)))
                 continue
             }
             let eventId = "lg-\(index)"
             let shipment = MongoShipmentSeeder.shipmentId(index % max(shipments, 1) + 1)
             let occurred = Date().addingTimeInterval(Double(index) / 1_000).formatted(.iso8601)
-            let body = Array(#"{"type":"shipment.status_updated","shipmentId":"\#(shipment)","status":"in_transit","occurredAt":"\#(occurred)","data":{"hub":"AMS-1","sequence":\#(index)}}"#.utf8)
+            let body = Array(
+                #"{"type":"shipment.status_updated","shipmentId":"\#(shipment)","status":"in_transit","occurredAt":"\#(occurred)","data":{"hub":"AMS-1","sequence":\#(index)}}"#
+                    .utf8)
             if draw < duplicates + badSignatures {
                 let signature = WebhookSignature.sign(id: eventId, timestamp: timestamp, body: body, secret: wrongSecret)
                 deliveries.append(Delivery(kind: .badSignature, eventId: eventId, body: body, headers: Self.headers(eventId, timestamp, signature)))

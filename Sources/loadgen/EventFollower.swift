@@ -57,9 +57,15 @@ struct EventFollower {
             guard let eventId = document["eventId"]?.stringValue, accepted.contains(eventId) else { continue }
             let finishedAt: Date?
             switch document["status"]?.stringValue {
-            case EventStatus.processed.rawValue: outcome.processed += 1; finishedAt = document["processedAt"]?.dateValue
-            case EventStatus.dead.rawValue: outcome.dead += 1; finishedAt = document["deadAt"]?.dateValue
-            default: outcome.lost += 1; finishedAt = nil
+            case EventStatus.processed.rawValue:
+                outcome.processed += 1
+                finishedAt = document["processedAt"]?.dateValue
+            case EventStatus.dead.rawValue:
+                outcome.dead += 1
+                finishedAt = document["deadAt"]?.dateValue
+            default:
+                outcome.lost += 1
+                finishedAt = nil
             }
             outcome.attemptsHistogram[document["attempts"]?.intValue ?? 0, default: 0] += 1
             if let finishedAt, let receivedAt = document["receivedAt"]?.dateValue {

@@ -21,7 +21,8 @@ struct LoadGenerator: AsyncParsableCommand {
             """)
 
     @Option(help: "The gateway's base URL.") var url = "http://127.0.0.1:8080"
-    @Option(help: "The source to post to; a fresh one per run keeps the --wait accounting exact.") var source = "loadgen-\(Int(Date().timeIntervalSince1970))"
+    @Option(help: "The source to post to; a fresh one per run keeps the --wait accounting exact.") var source =
+        "loadgen-\(Int(Date().timeIntervalSince1970))"
     @Option(help: "The source's secret, whsec_<base64>.") var secret: String
     @Option(help: "Deliveries to send.") var requests = 1_000
     @Option(help: "Connections sending at once (closed loop), or the cap on requests in flight (open loop).") var concurrency = 100
@@ -32,7 +33,8 @@ struct LoadGenerator: AsyncParsableCommand {
     @Option(help: "Send a delivery answered 503 again after its Retry-After, up to N times, as producers do.") var retryUnavailable = 0
     @Flag(help: "After sending, follow the accepted events in MongoDB until every one is terminal.") var wait = false
     @Option(help: "How long --wait follows the events, in seconds.") var waitTimeout = 600.0
-    @Option(help: "MongoDB URL for --wait.") var mongoURL = ProcessInfo.processInfo.environment["GATEWAY_MONGO_URL"] ?? "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
+    @Option(help: "MongoDB URL for --wait.") var mongoURL =
+        ProcessInfo.processInfo.environment["GATEWAY_MONGO_URL"] ?? "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
     @Option(help: "routing-sim base URL for doubled-effect accounting with --wait.") var simulatorURL: String?
     @Option(help: "Write summary.md, samples.csv and SVG charts into this folder.") var reportDir: String?
     @Option(help: "Write the summary as JSON to this file.") var json: String?
@@ -49,7 +51,9 @@ struct LoadGenerator: AsyncParsableCommand {
         let plan = try DeliveryPlan(
             url: url, source: source, secret: WebhookSecret(encoded: secret), requests: requests, duplicates: duplicates,
             badSignatures: badSignatures, shipments: shipments)
-        print("loadgen: \(requests) deliveries to \(url)/webhooks/\(source), \(rate > 0 ? "open loop at \(rate) req/s" : "closed loop"), concurrency \(concurrency)")
+        print(
+            "loadgen: \(requests) deliveries to \(url)/webhooks/\(source), \(rate > 0 ? "open loop at \(rate) req/s" : "closed loop"), concurrency \(concurrency)"
+        )
         let cpuBefore = ProcessCPU.seconds()
         let sent = try await Sender(plan: plan, concurrency: concurrency, rate: rate, retryUnavailable: retryUnavailable).run()
         let cpuUsed = ProcessCPU.seconds() - cpuBefore

@@ -70,7 +70,10 @@ struct LoadReport {
             "\"statuses\":{\(statusCounts.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ","))}",
         ]
         if let outcome {
-            fields += ["\"processed\":\(outcome.processed)", "\"dead\":\(outcome.dead)", "\"lost\":\(outcome.lost)", "\"doubledEffects\":\(outcome.doubledEffects)"]
+            fields += [
+                "\"processed\":\(outcome.processed)", "\"dead\":\(outcome.dead)", "\"lost\":\(outcome.lost)",
+                "\"doubledEffects\":\(outcome.doubledEffects)",
+            ]
         }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
@@ -84,9 +87,11 @@ struct LoadReport {
             try SVGChart.states(outcome.samples, title: "Events by state over time")
                 .write(to: directory.appendingPathComponent("states-over-time.svg"), atomically: true, encoding: .utf8)
             let states = ["received", "queued", "processing", "retry_scheduled", "parked", "processed", "dead"]
-            let csv = (["seconds," + states.joined(separator: ",")] + outcome.samples.map { sample in
-                ([format(sample.seconds)] + states.map { String(sample.counts[$0] ?? 0) }).joined(separator: ",")
-            }).joined(separator: "\n") + "\n"
+            let csv =
+                (["seconds," + states.joined(separator: ",")]
+                + outcome.samples.map { sample in
+                    ([format(sample.seconds)] + states.map { String(sample.counts[$0] ?? 0) }).joined(separator: ",")
+                }).joined(separator: "\n") + "\n"
             try csv.write(to: directory.appendingPathComponent("samples.csv"), atomically: true, encoding: .utf8)
         }
     }

@@ -8,7 +8,8 @@ enum SVGChart {
 
     /// A histogram of `values` in `bins` equal bins.
     static func histogram(_ values: [Double], bins: Int, title: String, unit: String) -> String {
-        let low = values.min() ?? 0, high = max(values.max() ?? 1, low + 1e-9)
+        let low = values.min() ?? 0
+        let high = max(values.max() ?? 1, low + 1e-9)
         let binWidth = (high - low) / Double(bins)
         var counts = [Int](repeating: 0, count: bins)
         for value in values { counts[min(bins - 1, Int((value - low) / binWidth))] += 1 }
@@ -19,7 +20,8 @@ enum SVGChart {
             let barHeight = Double(count) / tallest * plotHeight
             body += rect(x: x + 1, y: top + plotHeight - barHeight, width: plotWidth / Double(bins) - 2, height: barHeight, fill: "#3b7dd8")
         }
-        body += axes(xLabels: [(0, format(low)), (0.5, format((low + high) / 2)), (1, format(high))], yMax: Int(tallest), xTitle: unit, yTitle: "requests")
+        body += axes(
+            xLabels: [(0, format(low)), (0.5, format((low + high) / 2)), (1, format(high))], yMax: Int(tallest), xTitle: unit, yTitle: "requests")
         return document(title: title, body: body)
     }
 

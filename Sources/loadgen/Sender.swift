@@ -95,7 +95,9 @@ struct Sender {
                 response = try await client.execute(request, timeout: .seconds(30))
                 _ = try await response.body.collect(upTo: 1 << 16)
             }
-            return .init(kind: delivery.kind, eventId: delivery.eventId, status: Int(response.status.code), error: nil, latency: .now - start, retries: retries)
+            return .init(
+                kind: delivery.kind, eventId: delivery.eventId, status: Int(response.status.code), error: nil, latency: .now - start, retries: retries
+            )
         } catch {
             return .init(kind: delivery.kind, eventId: delivery.eventId, status: nil, error: "\(error)", latency: .now - start)
         }

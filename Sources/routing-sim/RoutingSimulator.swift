@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import GatewayCore
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 import Synchronization
 
@@ -148,9 +148,19 @@ final class Simulator: Sendable {
                 ("keys", .integer(Int64(state.keys.count))),
                 ("inFlight", .integer(Int64(state.inFlight))),
                 ("peakConcurrency", .integer(Int64(state.peakConcurrency))),
-                ("perKey", .object(state.keys.sorted { $0.key < $1.key }.map { key, stats in
-                    (key, .object([("calls", .integer(Int64(stats.calls))), ("successes", .integer(Int64(stats.successes))), ("effects", .integer(Int64(stats.effects)))]))
-                })),
+                (
+                    "perKey",
+                    .object(
+                        state.keys.sorted { $0.key < $1.key }.map { key, stats in
+                            (
+                                key,
+                                .object([
+                                    ("calls", .integer(Int64(stats.calls))), ("successes", .integer(Int64(stats.successes))),
+                                    ("effects", .integer(Int64(stats.effects))),
+                                ])
+                            )
+                        })
+                ),
             ]).serialized
         }
         return Self.json(.ok, body)

@@ -27,7 +27,8 @@ struct StoreCeiling: AsyncParsableCommand {
     @Option(help: "Rows (events) to insert.") var rows = 2_000
     @Option(help: "Operations in flight at once (connections); in pipeline mode, events being processed at once.") var concurrency = 100
     @Option(help: "Rows per insertMany in batch and pipeline mode.") var batchSize = 100
-    @Option(help: "MongoDB URL; its database is replaced by a fresh one.") var mongoURL = ProcessInfo.processInfo.environment["GATEWAY_MONGO_URL"] ?? "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
+    @Option(help: "MongoDB URL; its database is replaced by a fresh one.") var mongoURL =
+        ProcessInfo.processInfo.environment["GATEWAY_MONGO_URL"] ?? "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
     @Option(help: "Folder of migration files.") var migrationsDir = ProcessInfo.processInfo.environment["GATEWAY_MIGRATIONS_DIR"] ?? "migrations"
 
     func validate() throws {
@@ -44,7 +45,8 @@ struct StoreCeiling: AsyncParsableCommand {
         let database = "ceiling_\(UUID().uuidString.prefix(8).lowercased())"
         let shipments = 1_000
         let events = try (0..<rows).map { row in
-            let body = #"{"type":"shipment.status_updated","shipmentId":"\#(MongoShipmentSeeder.shipmentId(row % shipments + 1))","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":\#(row)}}"#
+            let body =
+                #"{"type":"shipment.status_updated","shipmentId":"\#(MongoShipmentSeeder.shipmentId(row % shipments + 1))","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":\#(row)}}"#
             return try NewEvent(key: EventKey(source: "ceiling", eventId: "row-\(row)"), body: Array(body.utf8), receivedAt: Date())
         }
         try await GatewayResources.using(configuration, databaseName: database) { resources in
@@ -68,7 +70,9 @@ struct StoreCeiling: AsyncParsableCommand {
             let seconds = (ContinuousClock.now - started).seconds
             let sorted = latencies.sortedMilliseconds
             func quantile(_ q: Double) -> Double { sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * q).rounded(.up)) - 1))] }
-            print(#"{"mode":"\#(mode.rawValue)","rows":\#(rows),"concurrency":\#(concurrency),"batchSize":\#(mode == .single ? 1 : batchSize),"seconds":\#(seconds),"rowsPerSecond":\#(Double(rows) / seconds),"p50Ms":\#(quantile(0.5)),"p99Ms":\#(quantile(0.99))}"#)
+            print(
+                #"{"mode":"\#(mode.rawValue)","rows":\#(rows),"concurrency":\#(concurrency),"batchSize":\#(mode == .single ? 1 : batchSize),"seconds":\#(seconds),"rowsPerSecond":\#(Double(rows) / seconds),"p50Ms":\#(quantile(0.5)),"p99Ms":\#(quantile(0.99))}"#
+            )
             try await resources.mongo.dropDatabase()
         }
     }
@@ -116,7 +120,9 @@ private struct ImmediateRouting: RoutingService {
 }
 
 /// Runs `body` for every item, at most `concurrency` at once.
-private func forEachConcurrently<Item: Sendable>(_ items: [Item], concurrency: Int, _ body: @escaping @Sendable (Item) async throws -> Void) async throws {
+private func forEachConcurrently<Item: Sendable>(_ items: [Item], concurrency: Int, _ body: @escaping @Sendable (Item) async throws -> Void)
+    async throws
+{
     try await withThrowingTaskGroup(of: Void.self) { group in
         for (index, item) in items.enumerated() {
             if index >= concurrency { try await group.next() }

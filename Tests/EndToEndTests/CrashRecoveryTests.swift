@@ -9,10 +9,13 @@ import Testing
 /// Part of the serialized pipeline suite, so that no other end-to-end test loads the machine meanwhile.
 extension PipelineTests {
     @Test func aWorkerKilledWithEventsInFlightLosesNothingAndDoublesNothing() async throws {
-        try await withHarness(simulator: ["--latency-ms", "2000"], configure: { configuration in
-            configuration.lease = .seconds(8)
-            configuration.streamClaimIdle = .seconds(8)
-        }) { harness in
+        try await withHarness(
+            simulator: ["--latency-ms", "2000"],
+            configure: { configuration in
+                configuration.lease = .seconds(8)
+                configuration.streamClaimIdle = .seconds(8)
+            }
+        ) { harness in
             let keys = try await harness.ingest(count: 100)
             let doomed = try harness.startProcess(role: "worker", workerId: "worker-doomed")
             let allTerminal = try await harness.withRunningPipeline(worker: false) {
@@ -55,12 +58,15 @@ extension PipelineTests {
         let store = try await SecantusServer()
         var restarted: SecantusServer?
         do {
-            try await withHarness(simulator: ["--latency-ms", "300"], configure: { configuration in
-                configuration.mongoURL = store.url()
-                configuration.lease = .seconds(8)
-                configuration.streamClaimIdle = .seconds(8)
-                configuration.relayRecoveryWindow = .seconds(10)
-            }) { harness in
+            try await withHarness(
+                simulator: ["--latency-ms", "300"],
+                configure: { configuration in
+                    configuration.mongoURL = store.url()
+                    configuration.lease = .seconds(8)
+                    configuration.streamClaimIdle = .seconds(8)
+                    configuration.relayRecoveryWindow = .seconds(10)
+                }
+            ) { harness in
                 try await harness.expectEveryEventProcessedOnce(within: .seconds(120)) {
                     await store.crash()
                     restarted = try await store.restarted()
@@ -76,9 +82,12 @@ extension PipelineTests {
     @Test func redisFlushedMidRunIsRecoveredFromTheInbox() async throws {
         let redis = try await RedisServer()
         do {
-            try await withHarness(simulator: ["--latency-ms", "300"], configure: { configuration in
-                configuration.redisURL = redis.url
-            }) { harness in
+            try await withHarness(
+                simulator: ["--latency-ms", "300"],
+                configure: { configuration in
+                    configuration.redisURL = redis.url
+                }
+            ) { harness in
                 try await harness.expectEveryEventProcessedOnce(within: .seconds(90)) {
                     try await harness.resources.redis.call(["FLUSHALL"])
                 }

@@ -1,9 +1,10 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
 import Testing
+
+@testable import GatewayAdapters
 
 extension PipelineHarness {
     /// Stores one event with the given body.

@@ -59,9 +59,12 @@ struct PipelineTests {
 
     @Test func transientFailuresAreRetriedWithGrowingGapsUntilProcessed() async throws {
         // Few events, so that the store's queueing (it is the bottleneck here) stays well below the backoff.
-        try await withHarness(simulator: ["--latency-ms", "20", "--failure-rate", "0.3", "--seed", "7"], configure: { configuration in
-            configuration.retry = RetryPolicy(base: .seconds(2), factor: 2, cap: .seconds(16), jitter: 0.2, maxAttempts: 8)
-        }) { harness in
+        try await withHarness(
+            simulator: ["--latency-ms", "20", "--failure-rate", "0.3", "--seed", "7"],
+            configure: { configuration in
+                configuration.retry = RetryPolicy(base: .seconds(2), factor: 2, cap: .seconds(16), jitter: 0.2, maxAttempts: 8)
+            }
+        ) { harness in
             let keys = try await harness.ingest(count: 30)
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(90)))
             #expect(try await harness.audit.count(status: .processed) == 30)
@@ -96,9 +99,12 @@ struct PipelineTests {
     }
 
     @Test func aSourceThatAlwaysFailsIsDeadLetteredWhileOthersAreProcessed() async throws {
-        try await withHarness(simulator: ["--latency-ms", "20", "--failing-key-prefix", "broken-courier:"], configure: { configuration in
-            configuration.retry = RetryPolicy(base: .milliseconds(100), factor: 2, cap: .seconds(1), jitter: 0.2, maxAttempts: 3)
-        }) { harness in
+        try await withHarness(
+            simulator: ["--latency-ms", "20", "--failing-key-prefix", "broken-courier:"],
+            configure: { configuration in
+                configuration.retry = RetryPolicy(base: .milliseconds(100), factor: 2, cap: .seconds(1), jitter: 0.2, maxAttempts: 3)
+            }
+        ) { harness in
             let broken = try await harness.ingest(count: 20, source: "broken-courier")
             try await harness.ingest(count: 20, source: "healthy-courier")
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(60)))
@@ -141,7 +147,8 @@ struct PipelineTests {
             // and an operator's `relay --once` recovering "lost" entries.
             let relay = GatewayRuntime.buildRelayPass(configuration: harness.configuration, resources: harness.resources)
             #expect(try await relay.runOnce().published == 50)
-            let stream = RedisEventStream(commands: harness.resources.redis, blockingReads: harness.resources.blockingRedis, stream: harness.configuration.streamName)
+            let stream = RedisEventStream(
+                commands: harness.resources.redis, blockingReads: harness.resources.blockingRedis, stream: harness.configuration.streamName)
             try await stream.publish(keys)
             try await harness.resources.mongo.markQueuedLongAgo()
             let output = try await harness.runCommand(["relay", "--once"])
@@ -159,10 +166,14 @@ struct PipelineTests {
         try await withHarness(simulator: ["--latency-ms", "10"]) { harness in
             let newer = EventKey(source: Fixtures.source, eventId: "newer")
             let older = EventKey(source: Fixtures.source, eventId: "older")
-            try await harness.ingest(key: newer, body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000007","status":"delivered","occurredAt":"2026-11-24T12:00:00Z"}"#)
+            try await harness.ingest(
+                key: newer,
+                body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000007","status":"delivered","occurredAt":"2026-11-24T12:00:00Z"}"#)
             try await harness.withRunningPipeline {
                 #expect(try await harness.waitUntilAllTerminal(within: .seconds(30)))
-                try await harness.ingest(key: older, body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000007","status":"in_transit","occurredAt":"2026-11-24T09:00:00Z"}"#)
+                try await harness.ingest(
+                    key: older,
+                    body: #"{"type":"shipment.status_updated","shipmentId":"SHP-000007","status":"in_transit","occurredAt":"2026-11-24T09:00:00Z"}"#)
                 #expect(try await harness.waitUntilAllTerminal(within: .seconds(30)))
             }
             #expect(try await harness.audit.count(status: .processed) == 2)
@@ -174,9 +185,12 @@ struct PipelineTests {
     }
 
     @Test func eventsOfAnUnknownShipmentAreParkedWithoutSpendingAttemptsThenProcessed() async throws {
-        try await withHarness(simulator: ["--latency-ms", "10"], shipments: 5, configure: { configuration in
-            configuration.parkInterval = .milliseconds(300)
-        }) { harness in
+        try await withHarness(
+            simulator: ["--latency-ms", "10"], shipments: 5,
+            configure: { configuration in
+                configuration.parkInterval = .milliseconds(300)
+            }
+        ) { harness in
             let early = EventKey(source: Fixtures.source, eventId: "tracking-before-order")
             try await harness.ingest(key: early, body: Fixtures.body(shipmentId: "SHP-000042"))
             try await harness.withRunningPipeline {
@@ -197,10 +211,13 @@ struct PipelineTests {
     }
 
     @Test func anUnknownShipmentIsDeadLetteredAfterTheParkingWindow() async throws {
-        try await withHarness(simulator: ["--latency-ms", "10"], shipments: 5, configure: { configuration in
-            configuration.parkInterval = .milliseconds(200)
-            configuration.parkWindow = .seconds(1)
-        }) { harness in
+        try await withHarness(
+            simulator: ["--latency-ms", "10"], shipments: 5,
+            configure: { configuration in
+                configuration.parkInterval = .milliseconds(200)
+                configuration.parkWindow = .seconds(1)
+            }
+        ) { harness in
             let orphan = EventKey(source: Fixtures.source, eventId: "orphan")
             try await harness.ingest(key: orphan, body: Fixtures.body(shipmentId: "SHP-999999"))
             #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(20)))

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
@@ -8,6 +7,8 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
+
+@testable import GatewayAdapters
 
 /// A whole gateway of real processes on servers of its own, for breaking one part at a time: SecantusDB and Redis
 /// of its own (so they can be killed, frozen and restarted), routing-sim, and `gateway serve` processes for the
@@ -53,7 +54,9 @@ final class FaultLab: Sendable {
     func startAPI(environment: [String: String] = [:]) async throws -> ManagedProcess {
         let api = try harness.startProcess(
             role: "api", workerId: "api",
-            environment: ["GATEWAY_HTTP_PORT": String(apiPort), "GATEWAY_WEBHOOK_SECRETS": "\(Fixtures.source)=\(Fixtures.secret.encoded)"].merging(environment) { $1 })
+            environment: ["GATEWAY_HTTP_PORT": String(apiPort), "GATEWAY_WEBHOOK_SECRETS": "\(Fixtures.source)=\(Fixtures.secret.encoded)"].merging(
+                environment
+            ) { $1 })
         guard await Eventually.holds(within: .seconds(30), { FreePort.isListening(self.apiPort) }) else {
             throw TestSupportError("the api did not listen on port \(apiPort)")
         }
@@ -227,7 +230,9 @@ extension FaultLab {
 
     /// Sends `count` deliveries through the gateway and, once `ready` holds, breaks it with `fault`, which returns
     /// notes for the results.
-    func send(_ count: Int, breakingItOnce ready: @escaping @Sendable () async throws -> Bool, with fault: () async throws -> [String]) async throws -> FaultRun {
+    func send(_ count: Int, breakingItOnce ready: @escaping @Sendable () async throws -> Bool, with fault: () async throws -> [String]) async throws
+        -> FaultRun
+    {
         async let sent = Producer(port: apiPort).send(count, prefix: "evt")
         let reached = try await Eventually.holds(within: .seconds(60), ready)
         #expect(reached, "the run never reached the point of the fault")
@@ -253,7 +258,10 @@ extension FaultLab {
         var result = FaultResult(scenario: scenario, deliveries: outcomes.count, notes: notes)
         let acknowledged = outcomes.filter(\.acknowledged)
         result.acknowledged = acknowledged.count
-        #expect(acknowledged.count == outcomes.count, "\(outcomes.count - acknowledged.count) deliveries were never acknowledged: \(outcomes.filter { !$0.acknowledged }.prefix(3).map(\.statuses))", sourceLocation: sourceLocation)
+        #expect(
+            acknowledged.count == outcomes.count,
+            "\(outcomes.count - acknowledged.count) deliveries were never acknowledged: \(outcomes.filter { !$0.acknowledged }.prefix(3).map(\.statuses))",
+            sourceLocation: sourceLocation)
         let allTerminal = try await waitUntilTerminal(ignoring: ignoring, within: .seconds(180))
         let recoveredAt = ContinuousClock.now
         #expect(allTerminal, "events were still moving after 180 s", sourceLocation: sourceLocation)
@@ -301,7 +309,9 @@ extension FaultLab {
 
     private func deadEventsWithoutAReason() async throws -> [String] {
         try await harness.resources.mongo.withDatabase("find dead events") { database in
-            try database.collection(Collections.events).find(["status": .string("dead"), "failureClass": .null]).compactMap { $0["eventId"]?.stringValue }
+            try database.collection(Collections.events).find(["status": .string("dead"), "failureClass": .null]).compactMap {
+                $0["eventId"]?.stringValue
+            }
         }
     }
 

@@ -1,9 +1,10 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
 import Testing
+
+@testable import GatewayAdapters
 
 /// The seed's promise under the failures production meets: hundreds of signed deliveries over HTTP, something broken
 /// mid-run, and then every acknowledged delivery ends processed (or dead for a stated reason), none is lost, none has
@@ -16,9 +17,12 @@ struct FaultScenarios {
     private let deliveries = 300
 
     @Test func aWorkerKilledWithHundredsInFlightIsReplacedAndNothingIsLostOrDoubled() async throws {
-        try await FaultLab.run("worker SIGKILLed with hundreds of events in flight, another started", simulator: ["--latency-ms", "2000"], configure: {
-            $0.workerConcurrency = 200
-        }) { lab in
+        try await FaultLab.run(
+            "worker SIGKILLed with hundreds of events in flight, another started", simulator: ["--latency-ms", "2000"],
+            configure: {
+                $0.workerConcurrency = 200
+            }
+        ) { lab in
             try await lab.startAPI()
             _ = try lab.startRelay()
             let doomed = try lab.startWorker("worker-doomed")
@@ -88,20 +92,25 @@ struct FaultScenarios {
             // scheduling of five processes on two cores (the figure is in docs/reliability.md).
             #expect(slowest < .seconds(3), "a 503 took \(slowest)")
             let answered503 = run.outcomes.filter { $0.statuses.contains(503) }.count
-            try await lab.verify(run, notes: [
-                "\(answered503) deliveries answered 503 during the freeze, the slowest after \(Int(slowest.seconds * 1_000)) ms",
-            ])
+            try await lab.verify(
+                run,
+                notes: [
+                    "\(answered503) deliveries answered 503 during the freeze, the slowest after \(Int(slowest.seconds * 1_000)) ms"
+                ])
         }
     }
 
     /// Longer than the whole backoff (5 attempts, 0.2 s doubling to 2 s): without the breaker's deferrals every event
     /// would be dead-lettered, and with deferrals counted as crashes they would be abandoned.
     @Test func aRoutingOutageLongerThanTheBackoffDeadLettersNothing() async throws {
-        try await FaultLab.run("routing service down (frozen, calls time out) for 15 s, then back", configure: { configuration in
-            configuration.routingTimeout = .seconds(2)
-            configuration.circuitFailureThreshold = 5
-            configuration.circuitCooldown = .seconds(1)
-        }) { lab in
+        try await FaultLab.run(
+            "routing service down (frozen, calls time out) for 15 s, then back",
+            configure: { configuration in
+                configuration.routingTimeout = .seconds(2)
+                configuration.circuitFailureThreshold = 5
+                configuration.circuitCooldown = .seconds(1)
+            }
+        ) { lab in
             try await lab.startGateway()
             let run = try await lab.send(deliveries, breakingItOnce: { try await lab.harness.audit.count(status: .processed) >= 30 }) {
                 lab.harness.freezeSimulator()
@@ -145,7 +154,8 @@ struct FaultScenarios {
             _ = try lab.startWorker("worker-1")
             let slow = try (0..<200).map { index in
                 let connection = try RawConnection(port: lab.apiPort)
-                let request = index % 2 == 0
+                let request =
+                    index % 2 == 0
                     ? "POST /webhooks/\(Fixtures.source) HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n{"
                     : "POST /webhooks/\(Fixtures.source) HTTP/1.1\r\nHost: a\r\n"
                 try connection.send(request)
@@ -169,21 +179,23 @@ extension FaultLab {
     func plantPoison(eventId: String, deadLetterEventId: String) async throws {
         let now = BSON.date(Date())
         _ = try await harness.resources.mongo.withDatabase("plant poison") { database in
-            _ = try database.command([
-                "insert": .string(Collections.events),
-                "documents": .array([
-                    .document([
-                        "source": .string(Fixtures.source), "eventId": .string(eventId), "payload": .document([:]), "status": .string("received"),
-                        "attempts": .int32(0), "receivedAt": now, "availableAt": now,
+            _ = try database.command(
+                [
+                    "insert": .string(Collections.events),
+                    "documents": .array([
+                        .document([
+                            "source": .string(Fixtures.source), "eventId": .string(eventId), "payload": .document([:]), "status": .string("received"),
+                            "attempts": .int32(0), "receivedAt": now, "availableAt": now,
+                        ]),
+                        .document([
+                            "source": .string(Fixtures.source), "eventId": .string(deadLetterEventId), "payload": .document([:]),
+                            "status": .string("dead"),
+                            "failureClass": .string("permanent"), "deadLetterPending": .bool(true), "attempts": .int32(1), "receivedAt": now,
+                            "availableAt": now, "history": .array([]),
+                        ]),
                     ]),
-                    .document([
-                        "source": .string(Fixtures.source), "eventId": .string(deadLetterEventId), "payload": .document([:]), "status": .string("dead"),
-                        "failureClass": .string("permanent"), "deadLetterPending": .bool(true), "attempts": .int32(1), "receivedAt": now,
-                        "availableAt": now, "history": .array([]),
-                    ]),
-                ]),
-                "bypassDocumentValidation": .bool(true),
-            ], operation: "insert events")
+                    "bypassDocumentValidation": .bool(true),
+                ], operation: "insert events")
             _ = try database.command(
                 ["collMod": .string(Collections.deadLetters), "validator": .document(["eventId": .document(["$ne": .string(deadLetterEventId)])])],
                 operation: "collMod dead_letters")

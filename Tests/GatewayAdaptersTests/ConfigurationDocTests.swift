@@ -24,7 +24,8 @@ struct ConfigurationDocTests {
         let document = try ConfigurationDocument(root: root)
         #expect(document.settings.map(\.variable) == Setting.allCases.map(\.rawValue))
         for setting in document.settings {
-            #expect(setting.meaning.contains("Default") || setting.variable == Setting.webhookSecrets.rawValue, "\(setting.variable) names no default")
+            #expect(
+                setting.meaning.contains("Default") || setting.variable == Setting.webhookSecrets.rawValue, "\(setting.variable) names no default")
         }
     }
 }
@@ -41,7 +42,8 @@ private struct ConfigurationDocument {
     let settings: [Entry]
 
     init(root: URL) throws {
-        let settingsSource = try String(contentsOf: root.appendingPathComponent("Sources/GatewayAdapters/Configuration/GatewaySettings.swift"), encoding: .utf8)
+        let settingsSource = try String(
+            contentsOf: root.appendingPathComponent("Sources/GatewayAdapters/Configuration/GatewaySettings.swift"), encoding: .utf8)
         let optionsSource = try String(contentsOf: root.appendingPathComponent("Sources/gateway/SettingOptions.swift"), encoding: .utf8)
         let flags = Self.flags(in: optionsSource)
         let ranges = Self.ranges(in: settingsSource)

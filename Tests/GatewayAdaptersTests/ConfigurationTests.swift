@@ -43,8 +43,14 @@ struct ConfigurationTests {
         ("GATEWAY_HTTP_PORT", "70000", "GATEWAY_HTTP_PORT: 70000 is outside 0…65535"),
         ("GATEWAY_MAX_BODY_BYTES", "0", "GATEWAY_MAX_BODY_BYTES: 0 is outside 1…16777216"),
         ("GATEWAY_WEBHOOK_SECRETS", "dhl", "GATEWAY_WEBHOOK_SECRETS: each entry must be source=whsec_…[,whsec_…]"),
-        ("GATEWAY_WEBHOOK_SECRETS", "dhl=plain-text-secret", "GATEWAY_WEBHOOK_SECRETS: a secret of source 'dhl' is unusable: a secret must be written whsec_<base64 key>"),
-        ("GATEWAY_WEBHOOK_SECRETS", "d h l=whsec_b2xkIGtleQ==", "GATEWAY_WEBHOOK_SECRETS: source 'd h l' may only use letters, digits, '-', '_' and '.'"),
+        (
+            "GATEWAY_WEBHOOK_SECRETS", "dhl=plain-text-secret",
+            "GATEWAY_WEBHOOK_SECRETS: a secret of source 'dhl' is unusable: a secret must be written whsec_<base64 key>"
+        ),
+        (
+            "GATEWAY_WEBHOOK_SECRETS", "d h l=whsec_b2xkIGtleQ==",
+            "GATEWAY_WEBHOOK_SECRETS: source 'd h l' may only use letters, digits, '-', '_' and '.'"
+        ),
     ])
     func badValuesNameTheVariable(variable: String, value: String, message: String) {
         let error = #expect(throws: ConfigurationError.self) { try GatewayConfiguration.load(environment: [variable: value]) }

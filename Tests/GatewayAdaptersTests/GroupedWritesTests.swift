@@ -107,8 +107,11 @@ struct GroupedWritesTests {
             let landed = try await withThrowingTaskGroup(of: (EventKey, Bool).self) { group in
                 for (index, event) in claimedByA.enumerated() {
                     // The first event is dead-lettered, to show a grouped dead outcome still writes its dead letter.
-                    let transition: Transition = index == 0 ? .deadLetter(.permanent, error: "routing service answered 422", spendsAttempt: true) : .complete(decision)
-                    let attempt = AttemptRecord(attempt: 1, startedAt: t0, finishedAt: afterExpiry, outcome: index == 0 ? .dead : .processed, error: nil, routingLatencyMs: 2_000)
+                    let transition: Transition =
+                        index == 0 ? .deadLetter(.permanent, error: "routing service answered 422", spendsAttempt: true) : .complete(decision)
+                    let attempt = AttemptRecord(
+                        attempt: 1, startedAt: t0, finishedAt: afterExpiry, outcome: index == 0 ? .dead : .processed, error: nil,
+                        routingLatencyMs: 2_000)
                     group.addTask { (event.key, try await events.record(transition, attempt: attempt, for: event, now: afterExpiry)) }
                 }
                 return try await group.reduce(into: [EventKey: Bool]()) { $0[$1.0] = $1.1 }
@@ -149,7 +152,8 @@ struct GroupedWritesTests {
             for _ in 0...limit {
                 let claimed = try #require(try await events.claim(keys[0], worker: "worker-a", leaseDuration: lease, now: now))
                 #expect(claimed.claimsWithoutOutcome == 0)
-                let deferral: Transition = claimed.lease.version % 2 == 0
+                let deferral: Transition =
+                    claimed.lease.version % 2 == 0
                     ? .park(until: now, error: "unknown_shipment: SHP-000123") : .retry(at: now, error: "circuit_open", spendsAttempt: false)
                 #expect(try await events.record(deferral, attempt: attempt, for: claimed, now: now))
                 now = now.addingTimeInterval(1)

@@ -39,7 +39,8 @@ enum PipelinedConnection {
         var headers = Fixtures.signedHeaders(id: id, body: body)
         if let signature { headers[2].value = signature }
         let lines = headers.map { "\($0.name): \($0.value)\r\n" }.joined()
-        return "POST /webhooks/\(Fixtures.source) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\(lines)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        return
+            "POST /webhooks/\(Fixtures.source) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\(lines)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
     }
 
     static func statusCodes(in text: String) -> [Int] {

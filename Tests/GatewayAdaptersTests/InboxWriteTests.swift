@@ -1,9 +1,10 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
 import Testing
+
+@testable import GatewayAdapters
 
 /// What the inbox promises about one delivery in a grouped insert: it is acknowledged only for a confirmed write,
 /// and it succeeds or fails on its own account, never on a batch-mate's.
@@ -45,11 +46,16 @@ struct InboxWriteTests {
         try await TestServices.withMigratedDatabase("offender") { resources in
             var offending = EventDocuments.inbox(try event("offender"))
             offending.fields = offending.fields.map { $0.key == "payload" ? (key: "payload", value: .document(["": .int32(1)])) : $0 }
-            let documents = try [MongoInboxStore.encodedDocument(for: event("first")), BSONBuffer(offending), MongoInboxStore.encodedDocument(for: event("last"))]
+            let documents = try [
+                MongoInboxStore.encodedDocument(for: event("first")), BSONBuffer(offending), MongoInboxStore.encodedDocument(for: event("last")),
+            ]
             let results = try await insertGroup(documents, through: resources.mongo)
             #expect(try results[0].get() == .stored)
             #expect(try results[2].get() == .stored)
-            guard case .failure(let error) = results[1] else { Issue.record("the offender was answered \(results[1])"); return }
+            guard case .failure(let error) = results[1] else {
+                Issue.record("the offender was answered \(results[1])")
+                return
+            }
             #expect(error.code == .invalidDocument)
             #expect(try await MongoAuditQueries(pool: resources.mongo).count() == 2)
         }

@@ -1,5 +1,4 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
@@ -10,6 +9,8 @@ import Logging
 import PropertyBased
 import Synchronization
 import Testing
+
+@testable import GatewayAdapters
 
 @Suite("Ingest over HTTP, against the real store")
 struct IngestHTTPTests {
@@ -46,7 +47,9 @@ struct IngestHTTPTests {
         try await TestServices.withMigratedDatabase("svix") { resources in
             let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
             let body = Fixtures.body()
-            let headers = Fixtures.signedHeaders(id: "evt-svix", body: body).map { (name: $0.name.replacingOccurrences(of: "webhook-", with: "svix-"), value: $0.value) }
+            let headers = Fixtures.signedHeaders(id: "evt-svix", body: body).map {
+                (name: $0.name.replacingOccurrences(of: "webhook-", with: "svix-"), value: $0.value)
+            }
             try await app.test(.live) { client in
                 let response = try await client.deliver(id: "evt-svix", body: body, headers: headers)
                 #expect(response.status == .accepted)
@@ -64,9 +67,18 @@ struct IngestHTTPTests {
             let wrongSecret = WebhookSecret(key: Array("not the secret".utf8))
             let valid = Fixtures.signedHeaders(id: "evt-x", body: body)
             let cases: [(String, [(name: String, value: String)]?, String, String, HTTPResponse.Status, String)] = [
-                ("bad signature", Fixtures.signedHeaders(id: "evt-x", body: body, secret: wrongSecret), Fixtures.source, body, .unauthorized, "invalid_signature"),
-                ("stale timestamp", Fixtures.signedHeaders(id: "evt-x", body: body, timestamp: stale), Fixtures.source, body, .unauthorized, "invalid_signature"),
-                ("tampered body", valid, Fixtures.source, body.replacingOccurrences(of: "in_transit", with: "delivered"), .unauthorized, "invalid_signature"),
+                (
+                    "bad signature", Fixtures.signedHeaders(id: "evt-x", body: body, secret: wrongSecret), Fixtures.source, body, .unauthorized,
+                    "invalid_signature"
+                ),
+                (
+                    "stale timestamp", Fixtures.signedHeaders(id: "evt-x", body: body, timestamp: stale), Fixtures.source, body, .unauthorized,
+                    "invalid_signature"
+                ),
+                (
+                    "tampered body", valid, Fixtures.source, body.replacingOccurrences(of: "in_transit", with: "delivered"), .unauthorized,
+                    "invalid_signature"
+                ),
                 ("missing headers", [], Fixtures.source, body, .badRequest, "invalid_request"),
                 ("missing signature", Array(valid.prefix(2)), Fixtures.source, body, .badRequest, "invalid_request"),
                 ("array body", Fixtures.signedHeaders(id: "evt-x", body: "[1]"), Fixtures.source, "[1]", .badRequest, "invalid_payload"),
@@ -96,12 +108,15 @@ struct IngestHTTPTests {
             let body = Fixtures.body()
             try await app.test(.live) { client in
                 let port = try #require(client.port)
-                let statuses = try await PipelinedConnection.statuses(port: port, requests: [
-                    PipelinedConnection.delivery(id: "evt-first", body: body),
-                    PipelinedConnection.delivery(id: "evt-forged", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
-                    PipelinedConnection.delivery(id: "evt-forged-again", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
-                    PipelinedConnection.delivery(id: "evt-last", body: body),
-                ])
+                let statuses = try await PipelinedConnection.statuses(
+                    port: port,
+                    requests: [
+                        PipelinedConnection.delivery(id: "evt-first", body: body),
+                        PipelinedConnection.delivery(id: "evt-forged", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                        PipelinedConnection.delivery(
+                            id: "evt-forged-again", body: body, signature: "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                        PipelinedConnection.delivery(id: "evt-last", body: body),
+                    ])
                 #expect(statuses == [202, 401, 401, 202])
             }
             #expect(try await MongoAuditQueries(pool: resources.mongo).count() == 2)
@@ -167,7 +182,8 @@ struct IngestHTTPTests {
             let app = GatewayRuntime.buildAPI(configuration: TestServices.configuration(), resources: resources, logger: logger)
             let audit = MongoAuditQueries(pool: resources.mongo)
             try await app.test(.live) { client in
-                await propertyCheck(count: 150, input: Gen.oneOf(HostileJSON.mutatedObject, HostileJSON.object.map { Array($0.serialized.utf8) })) { body in
+                await propertyCheck(count: 150, input: Gen.oneOf(HostileJSON.mutatedObject, HostileJSON.object.map { Array($0.serialized.utf8) })) {
+                    body in
                     let id = "hostile-\(UUID().uuidString)"
                     let fields = Fixtures.signedHeaders(id: id, bytes: body).map { HTTPField(name: HTTPField.Name($0.name)!, value: $0.value) }
                     let response = try await client.execute(

@@ -1,8 +1,9 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayIntegrationSupport
 import GatewayTestSupport
 import Testing
+
+@testable import GatewayAdapters
 
 @Suite("Migrations against the real store")
 struct MigrationTests {
@@ -92,7 +93,8 @@ struct MigrationTests {
         let error = #expect(throws: MigrationError.self) { try runner.migrations() }
         #expect(error?.migration == "noNumber.json")
         try FileManager.default.removeItem(at: folder.appendingPathComponent("noNumber.json"))
-        try #"{"dropIndexes": [{"collection": "events"}]}"#.write(to: folder.appendingPathComponent("0003_drop.json"), atomically: true, encoding: .utf8)
+        try #"{"dropIndexes": [{"collection": "events"}]}"#.write(
+            to: folder.appendingPathComponent("0003_drop.json"), atomically: true, encoding: .utf8)
         let unnamed = #expect(throws: MigrationError.self) { try runner.migrations() }
         #expect(unnamed?.migration == "0003_drop")
         #expect(unnamed?.reason == "every index to drop needs collection and name")

@@ -1,9 +1,10 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
 import Testing
+
+@testable import GatewayAdapters
 
 /// The relay's recovery and lease sweep share one `{status, availableAt}` index with publication, so
 /// `availableAt` carries a different time per state; these pin each query to the time it must honour.

@@ -1,5 +1,4 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
@@ -7,6 +6,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import GatewayAdapters
 
 /// One bad document never stops the relay, a loss of the stream's contents is recovered whoever runs next, and a
 /// relay shut down mid-pass leaves nothing reserved behind: against the real store and Redis.
@@ -48,7 +49,9 @@ struct RelayResilienceTests {
         try await withRelay { resources, stream in
             let poison = try await store(1, prefix: "poison", in: resources)[0]
             _ = try await resources.mongo.withDatabase("stage a poison dead letter") { database in
-                _ = try database.command(["collMod": .string(Collections.deadLetters), "validator": .document(["eventId": .document(["$ne": .string(poison.eventId)])])], operation: "collMod")
+                _ = try database.command(
+                    ["collMod": .string(Collections.deadLetters), "validator": .document(["eventId": .document(["$ne": .string(poison.eventId)])])],
+                    operation: "collMod")
                 try database.collection(Collections.events).updateOne(
                     filter: EventDocuments.filter(poison),
                     update: ["$set": .document(["status": .string("dead"), "failureClass": .string("permanent"), "deadLetterPending": .bool(true)])])
@@ -64,9 +67,10 @@ struct RelayResilienceTests {
 
             let skipped = try await MongoOutboxStore(pool: resources.mongo).documentsInBackoff(now: Date())
             #expect(skipped[.reconcileDeadLetters]?.count == 1)
-            let record = try #require(try await resources.mongo.withDatabase("read relay_failures") { database in
-                try database.collection(Collections.relayFailures).findOne([:])
-            })
+            let record = try #require(
+                try await resources.mongo.withDatabase("read relay_failures") { database in
+                    try database.collection(Collections.relayFailures).findOne([:])
+                })
             #expect(record["eventId"] == .string(poison.eventId))
             #expect(record["failures"]?.intValue == 1)
             #expect((record["retryAt"]?.dateValue ?? .distantPast) > Date())
@@ -82,14 +86,18 @@ struct RelayResilienceTests {
     @Test func aPoisonEventAmongDueOnesFailsAloneInTheRelayAndInTheClaims() async throws {
         try await withRelay { resources, stream in
             _ = try await resources.mongo.withDatabase("stage a poison event") { database in
-                try database.command([
-                    "insert": .string(Collections.events),
-                    "documents": .array([.document([
-                        "source": .string(Fixtures.source), "eventId": .string("poison"), "payload": .document([:]), "status": .string("received"),
-                        "attempts": .int32(0), "receivedAt": .date(Date()), "availableAt": .date(Date(timeIntervalSince1970: 0)),
-                    ])]),
-                    "bypassDocumentValidation": .bool(true),
-                ], operation: "insert events")
+                try database.command(
+                    [
+                        "insert": .string(Collections.events),
+                        "documents": .array([
+                            .document([
+                                "source": .string(Fixtures.source), "eventId": .string("poison"), "payload": .document([:]),
+                                "status": .string("received"),
+                                "attempts": .int32(0), "receivedAt": .date(Date()), "availableAt": .date(Date(timeIntervalSince1970: 0)),
+                            ])
+                        ]),
+                        "bypassDocumentValidation": .bool(true),
+                    ], operation: "insert events")
             }
             let due = try await store(20, prefix: "due", in: resources)
             let report = try await relay(resources, stream).runOnce()
@@ -101,7 +109,9 @@ struct RelayResilienceTests {
             let keys = due.prefix(5) + [EventKey(source: Fixtures.source, eventId: "poison")]
             let claims = await withTaskGroup(of: (EventKey, Result<ClaimedEvent?, any Error>).self) { group in
                 for key in keys {
-                    group.addTask { (key, await Result { try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: Date()) }) }
+                    group.addTask {
+                        (key, await Result { try await events.claim(key, worker: "worker-a", leaseDuration: .seconds(30), now: Date()) })
+                    }
                 }
                 return await group.reduce(into: [EventKey: Result<ClaimedEvent?, any Error>]()) { $0[$1.0] = $1.1 }
             }
@@ -168,8 +178,12 @@ private final class SlowPublishingStream: EventStream {
         try await Task.sleep(for: .seconds(1))
         try await base.publish(keys)
     }
-    func read(consumer: String, count: Int, block: Duration) async throws -> [StreamMessage] { try await base.read(consumer: consumer, count: count, block: block) }
-    func reclaim(consumer: String, minIdle: Duration, count: Int) async throws -> [StreamMessage] { try await base.reclaim(consumer: consumer, minIdle: minIdle, count: count) }
+    func read(consumer: String, count: Int, block: Duration) async throws -> [StreamMessage] {
+        try await base.read(consumer: consumer, count: count, block: block)
+    }
+    func reclaim(consumer: String, minIdle: Duration, count: Int) async throws -> [StreamMessage] {
+        try await base.reclaim(consumer: consumer, minIdle: minIdle, count: count)
+    }
     func acknowledge(_ ids: [String]) async throws { try await base.acknowledge(ids) }
     func contentsWereLost() async throws -> Bool { try await base.contentsWereLost() }
     func acknowledgeLostContents() async throws { try await base.acknowledgeLostContents() }

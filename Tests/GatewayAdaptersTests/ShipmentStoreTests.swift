@@ -1,9 +1,10 @@
 import Foundation
-@testable import GatewayAdapters
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
 import Testing
+
+@testable import GatewayAdapters
 
 /// Shipment reads are grouped and a routing decision is applied as a compare-and-set on the version read
 /// for the routing call; these pin both to what the store does.
@@ -26,7 +27,9 @@ struct ShipmentStoreTests {
     ) async throws -> Bool {
         try await store.applyRouting(
             RoutingDecision(hub: "AMS-1", routeCode: "R", eta: occurredAt), status: status ?? eventId, to: shipment,
-            as: ShipmentUpdateOrder(occurredAt: occurredAt, eventKey: EventKey(source: Fixtures.source, eventId: eventId).description, claimVersion: claim), now: occurredAt)
+            as: ShipmentUpdateOrder(
+                occurredAt: occurredAt, eventKey: EventKey(source: Fixtures.source, eventId: eventId).description, claimVersion: claim),
+            now: occurredAt)
     }
 
     @Test func concurrentReadsEachGetTheirOwnShipment() async throws {
@@ -66,7 +69,10 @@ struct ShipmentStoreTests {
                 for second in [7, 2, 11, 0, 5, 9, 1, 10, 3, 8, 4, 6] {
                     group.addTask {
                         let occurredAt = t0.addingTimeInterval(Double(second))
-                        return (second, try await apply("event-\(second)", status: "status-\(second)", occurredAt: occurredAt, over: readBeforeRouting, in: store))
+                        return (
+                            second,
+                            try await apply("event-\(second)", status: "status-\(second)", occurredAt: occurredAt, over: readBeforeRouting, in: store)
+                        )
                     }
                 }
                 return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }

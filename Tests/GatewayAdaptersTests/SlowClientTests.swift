@@ -19,7 +19,9 @@ struct SlowClientTests {
         return configuration
     }
 
-    private func withLiveAPI(_ configuration: GatewayConfiguration, _ body: @escaping @Sendable (Int, any TestClientProtocol) async throws -> Void) async throws {
+    private func withLiveAPI(_ configuration: GatewayConfiguration, _ body: @escaping @Sendable (Int, any TestClientProtocol) async throws -> Void)
+        async throws
+    {
         try await TestServices.withMigratedDatabase("slow") { resources in
             let app = GatewayRuntime.buildAPI(configuration: configuration, resources: resources, logger: Logger(label: "test"))
             try await app.test(.live) { client in try await body(try #require(client.port), client) }
@@ -36,7 +38,8 @@ struct SlowClientTests {
         try await withLiveAPI(configuration()) { port, _ in
             let connection = try RawConnection(port: port)
             let started = ContinuousClock.now
-            try connection.send("POST /webhooks/\(Fixtures.source) HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+            try connection.send(
+                "POST /webhooks/\(Fixtures.source) HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
             Self.expectTimedOut(await connection.receive(timeout: .seconds(10)))
             #expect(ContinuousClock.now - started < .seconds(4))
         }
@@ -81,7 +84,9 @@ struct SlowClientTests {
             var closed: Set<Int> = []
             let deadline = ContinuousClock.now + .seconds(3)
             while closed.isEmpty, ContinuousClock.now < deadline {
-                for (index, connection) in connections.enumerated() where await connection.receive(timeout: .milliseconds(50)).closed { closed.insert(index) }
+                for (index, connection) in connections.enumerated() where await connection.receive(timeout: .milliseconds(50)).closed {
+                    closed.insert(index)
+                }
             }
             #expect(closed.count == 1, "closed: \(closed)")
             let open = try #require(connections.indices.first { !closed.contains($0) })

@@ -94,16 +94,18 @@ struct EventLifecycleTests {
     @Test func theStepsMakeExactlyTheLegalMoves() {
         let grant = LeaseGrant(owner: "w", expiresAt: later, token: "t")
         let attempt = AttemptRecord(attempt: 1, startedAt: now, finishedAt: now, outcome: .processed, error: nil, routingLatencyMs: nil)
-        let steps: [LifecycleStep] = [
-            EventLifecycle.reserve(EventLifecycle.due(at: now), token: "r", now: now),
-            EventLifecycle.reserve(EventLifecycle.lost(queuedBefore: now), token: "r", now: now),
-            EventLifecycle.release(now: now),
-            EventLifecycle.claim(grant, now: now),
-            EventLifecycle.sweep(state(.processing, availableAt: earlier), attempts: 0, claimedAt: nil, now: now),
-        ] + [
-            Transition.complete(RoutingDecision(hub: "h", routeCode: "r", eta: now)), .retry(at: now, error: "e", spendsAttempt: true),
-            .park(until: now, error: "e"), .deadLetter(.abandoned, error: "e", spendsAttempt: false),
-        ].map { EventLifecycle.record($0, attempt: attempt, under: lease, now: now) }
+        let steps: [LifecycleStep] =
+            [
+                EventLifecycle.reserve(EventLifecycle.due(at: now), token: "r", now: now),
+                EventLifecycle.reserve(EventLifecycle.lost(queuedBefore: now), token: "r", now: now),
+                EventLifecycle.release(now: now),
+                EventLifecycle.claim(grant, now: now),
+                EventLifecycle.sweep(state(.processing, availableAt: earlier), attempts: 0, claimedAt: nil, now: now),
+            ]
+            + [
+                Transition.complete(RoutingDecision(hub: "h", routeCode: "r", eta: now)), .retry(at: now, error: "e", spendsAttempt: true),
+                .park(until: now, error: "e"), .deadLetter(.abandoned, error: "e", spendsAttempt: false),
+            ].map { EventLifecycle.record($0, attempt: attempt, under: lease, now: now) }
         var moves: Set<String> = []
         for step in steps {
             for from in step.condition.statuses {

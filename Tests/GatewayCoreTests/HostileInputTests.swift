@@ -37,9 +37,14 @@ struct HostileInputTests {
         await propertyCheck(count: 500, input: HostileJSON.mutatedObject) { body in
             do {
                 let event = try NewEvent(key: key, body: body, receivedAt: now)
-                guard case .object = event.payload else { Issue.record("a payload that is not an object was accepted"); return }
+                guard case .object = event.payload else {
+                    Issue.record("a payload that is not an object was accepted")
+                    return
+                }
             } catch let error as PayloadError {
-                #expect(error.reason.hasPrefix("body is not valid JSON") || error.reason.hasPrefix("body cannot be stored") || error.reason == "body must be a JSON object")
+                #expect(
+                    error.reason.hasPrefix("body is not valid JSON") || error.reason.hasPrefix("body cannot be stored")
+                        || error.reason == "body must be a JSON object")
             }
         }
     }

@@ -28,8 +28,12 @@ struct PayloadTests {
     }
 
     @Test func keyOrderNumbersAndEscapesAreKept() throws {
-        let value = try JSONValue(parsing: Array(#"{"z":1,"a":1.5,"big":9223372036854775807,"e":1e3,"s":"\u00e9\ud83d\ude00\n","t":[true,false,null]}"#.utf8))
-        guard case .object(let members) = value else { Issue.record("not an object"); return }
+        let value = try JSONValue(
+            parsing: Array(#"{"z":1,"a":1.5,"big":9223372036854775807,"e":1e3,"s":"\u00e9\ud83d\ude00\n","t":[true,false,null]}"#.utf8))
+        guard case .object(let members) = value else {
+            Issue.record("not an object")
+            return
+        }
         #expect(members.map(\.key) == ["z", "a", "big", "e", "s", "t"])
         #expect(value["z"] == .integer(1))
         #expect(value["a"] == .double(1.5))

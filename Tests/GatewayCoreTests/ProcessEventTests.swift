@@ -110,7 +110,9 @@ struct ProcessEventTests {
         clock.advance(by: .seconds(31))
         #expect(try await process(worker: "worker-b")(key) == .moved(to: .processed))
         let attempt = AttemptRecord(attempt: 1, startedAt: clock.now(), finishedAt: clock.now(), outcome: .retry, error: "late", routingLatencyMs: 1)
-        #expect(try await store.record(.retry(at: clock.now(), error: "late", spendsAttempt: true), attempt: attempt, for: stalled, now: clock.now()) == false)
+        #expect(
+            try await store.record(.retry(at: clock.now(), error: "late", spendsAttempt: true), attempt: attempt, for: stalled, now: clock.now())
+                == false)
         let stored = try #require(store.event(key))
         #expect(stored.state.status == .processed && stored.history.count == 1)
         #expect(stored.claimsWithoutOutcome == 1, "the stalled worker's claim ended without an outcome")

@@ -13,7 +13,8 @@ struct RelayDueEventsTests {
     let stream = InMemoryEventStream()
 
     func relay(batchSize: Int = 500) -> RelayDueEvents {
-        RelayDueEvents(outbox: store, stream: stream, recoveryWindow: .seconds(300), batchSize: batchSize, clock: clock, random: FixedRandomSource([0.5]))
+        RelayDueEvents(
+            outbox: store, stream: stream, recoveryWindow: .seconds(300), batchSize: batchSize, clock: clock, random: FixedRandomSource([0.5]))
     }
 
     @discardableResult
@@ -148,7 +149,10 @@ struct IngestEventTests {
         do {
             _ = try await ingest().store(refused)
         } catch {
-            guard case .invalidPayload(let reason) = error else { Issue.record("\(error)"); return }
+            guard case .invalidPayload(let reason) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(reason.hasPrefix("the store rejected the payload"))
         }
         store.setUnavailable(true)
@@ -156,7 +160,10 @@ struct IngestEventTests {
             _ = try await ingest().store(try ingest().accept(delivery(id: "later")))
             Issue.record("stored while unavailable")
         } catch {
-            guard case .storeUnavailable(let storeError) = error else { Issue.record("\(error)"); return }
+            guard case .storeUnavailable(let storeError) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(storeError.code == .unavailable)
         }
     }

@@ -35,12 +35,15 @@ struct RetryPolicyTests {
 @Suite("Processing policy: the lifecycle decisions")
 struct ProcessingPolicyTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
-    let policy = ProcessingPolicy(retry: RetryPolicy(base: .seconds(1), factor: 2, cap: .seconds(60), jitter: 0, maxAttempts: 3), parkWindow: .seconds(3_600), parkInterval: .seconds(60))
+    let policy = ProcessingPolicy(
+        retry: RetryPolicy(base: .seconds(1), factor: 2, cap: .seconds(60), jitter: 0, maxAttempts: 3), parkWindow: .seconds(3_600),
+        parkInterval: .seconds(60))
     let random = FixedRandomSource([0.5])
 
     func event(attempts: Int, receivedSecondsAgo: Double = 10) -> ClaimedEvent {
         ClaimedEvent(
-            key: EventKey(source: "s", eventId: "e"), type: nil, shipmentId: "SHP-000001", occurredAt: now, receivedAt: now.addingTimeInterval(-receivedSecondsAgo),
+            key: EventKey(source: "s", eventId: "e"), type: nil, shipmentId: "SHP-000001", occurredAt: now,
+            receivedAt: now.addingTimeInterval(-receivedSecondsAgo),
             payload: .object([]), attempts: attempts, lease: Lease(owner: "w", expiresAt: now, recordId: "id", version: 1, token: "t"))
     }
 
@@ -51,9 +54,15 @@ struct ProcessingPolicyTests {
 
     @Test func transientFailuresRetryWithBackoffThenDeadLetter() {
         let failure = RoutingFailure(.transient, "503")
-        #expect(policy.decide(.failed(failure), for: event(attempts: 0), now: now, random: random) == .retry(at: now.addingTimeInterval(1), error: "503", spendsAttempt: true))
-        #expect(policy.decide(.failed(failure), for: event(attempts: 1), now: now, random: random) == .retry(at: now.addingTimeInterval(2), error: "503", spendsAttempt: true))
-        #expect(policy.decide(.failed(failure), for: event(attempts: 2), now: now, random: random) == .deadLetter(.retriesExhausted, error: "503", spendsAttempt: true))
+        #expect(
+            policy.decide(.failed(failure), for: event(attempts: 0), now: now, random: random)
+                == .retry(at: now.addingTimeInterval(1), error: "503", spendsAttempt: true))
+        #expect(
+            policy.decide(.failed(failure), for: event(attempts: 1), now: now, random: random)
+                == .retry(at: now.addingTimeInterval(2), error: "503", spendsAttempt: true))
+        #expect(
+            policy.decide(.failed(failure), for: event(attempts: 2), now: now, random: random)
+                == .deadLetter(.retriesExhausted, error: "503", spendsAttempt: true))
     }
 
     @Test func permanentFailuresDeadLetterAtOnce() {
@@ -84,7 +93,8 @@ struct ProcessingPolicyTests {
         var looping = event(attempts: 1)
         looping.claimsWithoutOutcome = policy.maxClaimsWithoutOutcome
         let transition = policy.decide(.abandoned, for: looping, now: now, random: random)
-        #expect(transition == .deadLetter(.abandoned, error: "8 claims ended without an outcome: its workers crashed or stalled", spendsAttempt: false))
+        #expect(
+            transition == .deadLetter(.abandoned, error: "8 claims ended without an outcome: its workers crashed or stalled", spendsAttempt: false))
     }
 
     @Test func anEventWithoutShipmentIsAnInvalidPayload() {
@@ -100,7 +110,8 @@ struct ShipmentOrderTests {
         func update(_ seconds: Double, _ key: String, claim: Int = 1) -> ShipmentUpdateOrder {
             ShipmentUpdateOrder(occurredAt: now.addingTimeInterval(seconds), eventKey: key, claimVersion: claim)
         }
-        var shipment = Shipment(shipmentId: "S", orderId: "O", merchantId: "M", status: "created", destination: .init(city: "c", country: "NL", postalCode: "1"))
+        var shipment = Shipment(
+            shipmentId: "S", orderId: "O", merchantId: "M", status: "created", destination: .init(city: "c", country: "NL", postalCode: "1"))
         #expect(shipment.accepts(update(0, "s:b")))
         shipment.lastUpdate = update(0, "s:b", claim: 3)
         #expect(shipment.accepts(update(0, "s:b", claim: 3)), "the same update again")
@@ -188,10 +199,16 @@ private final class Occupancy: Sendable {
     var counts: (now: Int, peak: Int, finished: Int) { state.withLock { $0 } }
 
     func enter() {
-        state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+        state.withLock {
+            $0.now += 1
+            $0.peak = max($0.peak, $0.now)
+        }
     }
 
     func leave() {
-        state.withLock { $0.now -= 1; $0.finished += 1 }
+        state.withLock {
+            $0.now -= 1
+            $0.finished += 1
+        }
     }
 }

@@ -57,7 +57,8 @@ struct SignatureVerifierTests {
     }
 
     @Test func aSignatureHoldingPartOfTheCodeOrMoreDoesNotMatch() throws {
-        let code = try #require(Data(base64Encoded: String(WebhookSignature.sign(id: id, timestamp: timestamp, body: body, secret: secret).dropFirst(3))))
+        let code = try #require(
+            Data(base64Encoded: String(WebhookSignature.sign(id: id, timestamp: timestamp, body: body, secret: secret).dropFirst(3))))
         for candidate in [code.prefix(16), code + Data([0]), Data()] {
             #expect(throws: SignatureError(kind: .unauthenticated, reason: "no signature matches")) {
                 try verifier.verify(headers(signature: "v1,\(candidate.base64EncodedString())"), body: body, secrets: [secret], now: now)

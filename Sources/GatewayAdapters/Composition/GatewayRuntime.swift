@@ -2,8 +2,8 @@ import Foundation
 public import GatewayCore
 public import Hummingbird
 public import Logging
-public import Prometheus
 import NIOCore
+public import Prometheus
 public import ServiceLifecycle
 public import UnixSignals
 
@@ -32,7 +32,8 @@ public struct GatewayResources: Sendable {
     /// - Throws: ``StoreError`` or ``RedisError`` for unusable URLs.
     public init(configuration: GatewayConfiguration, databaseName: String? = nil) throws {
         mongo = try MongoConnectionPool(
-            url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize, socketTimeout: configuration.mongoSocketTimeout)
+            url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize,
+            socketTimeout: configuration.mongoSocketTimeout)
         let endpoint = try RedisEndpoint(url: configuration.redisURL)
         redis = RedisClient(endpoint: endpoint)
         blockingRedis = RedisClient(endpoint: endpoint, connections: 1, commandTimeout: .seconds(5))
@@ -106,13 +107,14 @@ public enum GatewayRuntime {
         let openConnections = OpenConnections()
         return Application(
             router: router,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [
-                    HTTP1GuardsInstaller(limits: limits, openConnections: openConnections) {
-                        IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
-                    }
-                ],
-                idleTimeout: TimeAmount(configuration.httpIdleTimeout))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        HTTP1GuardsInstaller(limits: limits, openConnections: openConnections) {
+                            IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
+                        }
+                    ],
+                    idleTimeout: TimeAmount(configuration.httpIdleTimeout))),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: serverName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger)
@@ -139,17 +141,23 @@ public enum GatewayRuntime {
     ) -> [any Service] {
         var services: [any Service] = []
         if role == .worker || role == .all {
-            let routing = HTTPRoutingService(url: configuration.routingURL, timeout: configuration.routingTimeout, concurrency: configuration.workerConcurrency)
+            let routing = HTTPRoutingService(
+                url: configuration.routingURL, timeout: configuration.routingTimeout, concurrency: configuration.workerConcurrency)
             services.append(RoutingClientService(client: routing))
             services.append(buildWorker(configuration: configuration, resources: resources, routing: routing, clock: clock, logger: logger))
         }
         if role == .relay || role == .all {
-            services.append(RelayService(
-                relay: buildRelayPass(configuration: configuration, resources: resources, clock: clock), pollInterval: configuration.relayPollInterval,
-                logger: logger))
+            services.append(
+                RelayService(
+                    relay: buildRelayPass(configuration: configuration, resources: resources, clock: clock),
+                    pollInterval: configuration.relayPollInterval,
+                    logger: logger))
         }
         if role == .api || role == .all {
-            services.append(buildAPI(configuration: configuration, resources: resources, metrics: metrics, clock: clock, logger: logger, onServerRunning: onServerRunning))
+            services.append(
+                buildAPI(
+                    configuration: configuration, resources: resources, metrics: metrics, clock: clock, logger: logger,
+                    onServerRunning: onServerRunning))
         }
         return services
     }

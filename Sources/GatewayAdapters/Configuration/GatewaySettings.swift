@@ -225,10 +225,17 @@ public struct GatewayConfiguration: Sendable {
     public func validateTiming() throws(ConfigurationError) {
         let needed = routingTimeout + Self.routingTimeoutMargin
         if streamClaimIdle < needed {
-            throw ConfigurationError(setting: .streamClaimIdleMilliseconds, reason: "must be at least GATEWAY_ROUTING_TIMEOUT_MS + 5000 (\(needed.milliseconds) ms), or slow work is re-claimed while it still runs")
+            throw ConfigurationError(
+                setting: .streamClaimIdleMilliseconds,
+                reason:
+                    "must be at least GATEWAY_ROUTING_TIMEOUT_MS + 5000 (\(needed.milliseconds) ms), or slow work is re-claimed while it still runs")
         }
         if lease < needed {
-            throw ConfigurationError(setting: .leaseMilliseconds, reason: "must be at least GATEWAY_ROUTING_TIMEOUT_MS + 5000 (\(needed.milliseconds) ms), or a lease expires while its routing call still runs")
+            throw ConfigurationError(
+                setting: .leaseMilliseconds,
+                reason:
+                    "must be at least GATEWAY_ROUTING_TIMEOUT_MS + 5000 (\(needed.milliseconds) ms), or a lease expires while its routing call still runs"
+            )
         }
     }
 

@@ -46,7 +46,8 @@ final class HTTP1GuardsInstaller: ChannelInboundHandler, RemovableChannelHandler
         do {
             let deadlines = RequestDeadlineHandler(limits: limits)
             let codec = try pipeline.handler(type: HTTP1ToHTTPServerCodec.self)
-            try pipeline.addHandler(ConnectionGate(openConnections: openConnections, limit: limits.maxConnections, deadlines: deadlines), position: .first)
+            try pipeline.addHandler(
+                ConnectionGate(openConnections: openConnections, limit: limits.maxConnections, deadlines: deadlines), position: .first)
             try pipeline.addHandler(deadlines, position: .before(codec))
             try pipeline.addHandler(makeRejectionHandler(), position: .before(codec))
         } catch {

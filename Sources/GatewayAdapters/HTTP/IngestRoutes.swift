@@ -59,7 +59,9 @@ public struct IngestRoutes: Sendable {
             return answer(Self.reply(for: error).response)
         }
         guard inFlight.enter(limit: limits.maxInFlight) else {
-            return answer(JSONReply.error(.serviceUnavailable, code: "overloaded", message: "the gateway is at capacity; retry shortly", retryAfterSeconds: 1).response)
+            return answer(
+                JSONReply.error(.serviceUnavailable, code: "overloaded", message: "the gateway is at capacity; retry shortly", retryAfterSeconds: 1)
+                    .response)
         }
         defer { inFlight.leave() }
         let ingest = self.ingest
@@ -70,7 +72,11 @@ public struct IngestRoutes: Sendable {
             return answer(Self.reply(for: error).response)
         }
         guard let receipt else {
-            return answer(JSONReply.error(.serviceUnavailable, code: "store_timeout", message: "the event store did not confirm the write in time; retry", retryAfterSeconds: 2).response)
+            return answer(
+                JSONReply.error(
+                    .serviceUnavailable, code: "store_timeout", message: "the event store did not confirm the write in time; retry",
+                    retryAfterSeconds: 2
+                ).response)
         }
         switch receipt.outcome {
         case .stored: return answer(JSONReply(.accepted, [("id", receipt.key.eventId), ("status", "accepted")]).response)

@@ -30,4 +30,3 @@ struct Fence {
         version == 0 ? .document(["$in": .array([.int32(0), .null])]) : .int64(Int64(version))
     }
 }
-

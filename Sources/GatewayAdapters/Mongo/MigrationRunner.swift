@@ -113,7 +113,8 @@ public struct MigrationRunner: Sendable {
             let indexesByCollection = Dictionary(grouping: migration.indexes) { $0["collection"]?.stringValue ?? "" }
             for (collection, indexes) in indexesByCollection.sorted(by: { $0.key < $1.key }) {
                 let specs = indexes.map { BSON.document(BSONDocument($0.fields.filter { $0.key != "collection" }.map { ($0.key, $0.value) })) }
-                _ = try database.command(["createIndexes": .string(collection), "indexes": .array(specs)], operation: "create indexes on \(collection) (\(migration.id))")
+                _ = try database.command(
+                    ["createIndexes": .string(collection), "indexes": .array(specs)], operation: "create indexes on \(collection) (\(migration.id))")
             }
             for index in migration.droppedIndexes {
                 do {
@@ -146,10 +147,13 @@ public struct MigrationRunner: Sendable {
         }
         let options = spec.fields.filter { ["validator", "validationLevel", "validationAction"].contains($0.key) }
         do {
-            _ = try database.command(BSONDocument([("create", .string(name))] + options.map { ($0.key, $0.value) }), operation: "create \(name) (\(migration))")
+            _ = try database.command(
+                BSONDocument([("create", .string(name))] + options.map { ($0.key, $0.value) }), operation: "create \(name) (\(migration))")
         } catch let error as StoreError where error.serverCode == namespaceExists {
             guard !options.isEmpty else { return }
-            _ = try database.command(BSONDocument([("collMod", .string(name))] + options.map { ($0.key, $0.value) }), operation: "update validator of \(name) (\(migration))")
+            _ = try database.command(
+                BSONDocument([("collMod", .string(name))] + options.map { ($0.key, $0.value) }),
+                operation: "update validator of \(name) (\(migration))")
         }
     }
 
@@ -174,7 +178,8 @@ public struct MigrationRunner: Sendable {
             throw MigrationError(migration: id, reason: "the file must hold a JSON object")
         }
         let indexes = try Self.objects("indexes", of: document, migration: id)
-        for index in indexes where index["collection"]?.stringValue == nil || index["key"]?.documentValue == nil || index["name"]?.stringValue == nil {
+        for index in indexes where index["collection"]?.stringValue == nil || index["key"]?.documentValue == nil || index["name"]?.stringValue == nil
+        {
             throw MigrationError(migration: id, reason: "every index needs collection, key and name")
         }
         let droppedIndexes = try Self.objects("dropIndexes", of: document, migration: id).map { index in

@@ -29,7 +29,8 @@ public struct MongoAuditQueries: Sendable {
     /// Dead letters, newest first.
     public func deadLetters(limit: Int = 100) async throws -> [BSONDocument] {
         try await pool.withDatabase("find dead_letters") { database in
-            try database.collection(Collections.deadLetters).find([:], options: ["sort": .document(["deadAt": .int32(-1)]), "limit": .int64(Int64(limit))])
+            try database.collection(Collections.deadLetters).find(
+                [:], options: ["sort": .document(["deadAt": .int32(-1)]), "limit": .int64(Int64(limit))])
         }
     }
 
@@ -63,10 +64,12 @@ extension MongoAuditQueries {
         try await pool.withDatabase("find events") { database in
             try database.collection(Collections.events).find(
                 ["source": .string(source)],
-                options: ["projection": .document([
-                    "eventId": .int32(1), "status": .int32(1), "attempts": .int32(1), "receivedAt": .int32(1),
-                    "processedAt": .int32(1), "deadAt": .int32(1),
-                ])])
+                options: [
+                    "projection": .document([
+                        "eventId": .int32(1), "status": .int32(1), "attempts": .int32(1), "receivedAt": .int32(1),
+                        "processedAt": .int32(1), "deadAt": .int32(1),
+                    ])
+                ])
         }
     }
 }

@@ -26,7 +26,8 @@ package struct MongoDatabase {
 
     /// A handle on one collection, released when the handle goes away.
     package func collection(_ collectionName: String) -> MongoCollection {
-        MongoCollection(pointer: mongoc_client_get_collection(client, name, collectionName)!, name: collectionName, redoableWriteConcern: redoableWriteConcern)
+        MongoCollection(
+            pointer: mongoc_client_get_collection(client, name, collectionName)!, name: collectionName, redoableWriteConcern: redoableWriteConcern)
     }
 }
 
@@ -78,7 +79,8 @@ package final class MongoCollection {
         try runUpdate(filter: filter, update: update, upsert: false, many: true, acknowledgement: acknowledgement)
     }
 
-    private func runUpdate(filter: BSONDocument, update: BSONDocument, upsert: Bool, many: Bool, acknowledgement: WriteAcknowledgement) throws -> Int {
+    private func runUpdate(filter: BSONDocument, update: BSONDocument, upsert: Bool, many: Bool, acknowledgement: WriteAcknowledgement) throws -> Int
+    {
         let filterBuffer = try BSONBuffer(filter)
         let updateBuffer = try BSONBuffer(update)
         var options = writeOptions(acknowledgement)
@@ -127,7 +129,9 @@ package final class MongoCollection {
     /// that only the refused ones fail.
     /// - Returns: the error of each document that failed alone, by its index in `ids`.
     /// - Throws: ``StoreError`` when the store as a whole fails.
-    func updateDocuments(_ ids: [BSON], matching condition: BSONDocument, update: BSONDocument, acknowledgement: WriteAcknowledgement) throws -> [Int: StoreError] {
+    func updateDocuments(_ ids: [BSON], matching condition: BSONDocument, update: BSONDocument, acknowledgement: WriteAcknowledgement) throws -> [Int:
+        StoreError]
+    {
         // `_id` first: the other conditions are then checked on the fetched documents only (see Fence).
         func filter(_ id: BSON) -> BSONDocument { BSONDocument([("_id", id)] + condition.fields.map { ($0.key, $0.value) }) }
         do {

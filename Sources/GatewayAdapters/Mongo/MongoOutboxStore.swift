@@ -42,7 +42,8 @@ public struct MongoOutboxStore: OutboxStore {
                 options: ["limit": .int64(Int64(limit)), "projection": .document(fields)])
             return try Self.eachAlone(expired, step: .sweepLeases) { document in
                 guard let fence = Fence(document), let state = EventDocuments.state(of: document) else { return false }
-                let step = EventLifecycle.sweep(state, attempts: document["attempts"]?.intValue ?? 0, claimedAt: document["claimedAt"]?.dateValue, now: now)
+                let step = EventLifecycle.sweep(
+                    state, attempts: document["attempts"]?.intValue ?? 0, claimedAt: document["claimedAt"]?.dateValue, now: now)
                 return try events.updateOne(
                     filter: EventDocuments.filter(step.condition, after: [("_id", .objectId(fence.id))]), update: EventDocuments.update(step.change),
                     acknowledgement: .redoable) == 1
@@ -98,7 +99,10 @@ public struct MongoOutboxStore: OutboxStore {
             let events = database.collection(Collections.events)
             let candidates = try events.find(
                 Self.leavingOut(skipping, from: condition),
-                options: ["sort": .document(["availableAt": .int32(1)]), "limit": .int64(Int64(limit)), "projection": .document(["_id": .int32(1), "source": .int32(1), "eventId": .int32(1)])])
+                options: [
+                    "sort": .document(["availableAt": .int32(1)]), "limit": .int64(Int64(limit)),
+                    "projection": .document(["_id": .int32(1), "source": .int32(1), "eventId": .int32(1)]),
+                ])
             var result = Reservation(keys: [], found: candidates.count)
             // SecantusDB checks `$in` by walking the list for each document it updates (a tenth of its time went
             // there with 500 ids per update), so reservations update at most 100 at a time.
@@ -124,7 +128,9 @@ public struct MongoOutboxStore: OutboxStore {
         }
         var skipping: [RelayStep: Set<String>] = [:]
         for record in records {
-            guard let step = record["step"]?.stringValue.flatMap(RelayStep.init(rawValue:)), let id = record["recordId"]?.stringValue else { continue }
+            guard let step = record["step"]?.stringValue.flatMap(RelayStep.init(rawValue:)), let id = record["recordId"]?.stringValue else {
+                continue
+            }
             skipping[step, default: []].insert(id)
         }
         return skipping

@@ -18,7 +18,8 @@ public struct MongoShipmentStore: ShipmentStore {
         }
         // And their routing calls end together: one `update` command applies a group of decisions.
         routingUpdates = Batcher(maxBatch: 100, maxSenders: 2) { updates in
-            try await pool.withDatabase("update shipments") { database in try Self.applyGroup(updates, in: database.collection(Collections.shipments)) }
+            try await pool.withDatabase("update shipments") { database in try Self.applyGroup(updates, in: database.collection(Collections.shipments))
+            }
         }
     }
 
@@ -30,7 +31,9 @@ public struct MongoShipmentStore: ShipmentStore {
     /// Applies the decision when ``Shipment/accepts(_:)`` allows it, as a compare-and-set on the shipment's version:
     /// first the version read for the routing call (grouped with concurrent updates), then, after a concurrent
     /// update (which may have made this one stale), the version read again.
-    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as order: ShipmentUpdateOrder, now: Date) async throws -> Bool {
+    public func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as order: ShipmentUpdateOrder, now: Date)
+        async throws -> Bool
+    {
         guard shipment.accepts(order) else { return false }
         var set: BSONDocument = [
             "lastEventAt": .date(order.occurredAt),
@@ -68,7 +71,11 @@ public struct MongoShipmentStore: ShipmentStore {
             let ids = Set(updates.map(\.shipment.shipmentId)).map(BSON.string)
             let lastUpdates = try shipments.find(
                 ["shipmentId": .document(["$in": .array(ids)])],
-                options: ["projection": .document(["shipmentId": .int32(1), "lastEventAt": .int32(1), "lastEventId": .int32(1), "lastEventClaim": .int32(1)])]
+                options: [
+                    "projection": .document([
+                        "shipmentId": .int32(1), "lastEventAt": .int32(1), "lastEventId": .int32(1), "lastEventClaim": .int32(1),
+                    ])
+                ]
             ).reduce(into: [String: ShipmentUpdateOrder]()) { $0[$1["shipmentId"]?.stringValue ?? ""] = Self.lastUpdate(of: $1) }
             return { lastUpdates[updates[$0].shipment.shipmentId] == updates[$0].order }
         }

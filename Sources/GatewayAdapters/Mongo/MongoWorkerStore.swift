@@ -74,7 +74,9 @@ public struct MongoWorkerStore: EventRepository {
                 ["source": .string(source), "eventId": .document(["$in": .array(keys.map { .string($0.eventId) })])],
                 options: ["projection": .document(EventDocuments.stateFields)])
             for document in found {
-                guard let key = EventDocuments.key(of: document), let fence = Fence(document), let state = EventDocuments.state(of: document) else { continue }
+                guard let key = EventDocuments.key(of: document), let fence = Fence(document), let state = EventDocuments.state(of: document) else {
+                    continue
+                }
                 states[key] = (fence.id, state)
             }
         }
@@ -96,7 +98,8 @@ public struct MongoWorkerStore: EventRepository {
             }
             guard !ids.isEmpty else { continue }
             for (id, key) in ids { keysById[id] = key }
-            let failures = try events.updateDocuments(ids.map { .objectId($0.0) }, matching: EventDocuments.filter(branch), update: update, acknowledgement: .redoable)
+            let failures = try events.updateDocuments(
+                ids.map { .objectId($0.0) }, matching: EventDocuments.filter(branch), update: update, acknowledgement: .redoable)
             for (index, error) in failures {
                 if let key = keysById.removeValue(forKey: ids[index].0), let request = pending[key] { failed[request] = error }
             }

@@ -249,7 +249,7 @@ private final class Connection: @unchecked Sendable {
             }
             return pointer
         }
-        defer { pointers.forEach { $0.deallocate() } }
+        defer { for pointer in pointers { pointer.deallocate() } }
         var argv = pointers.map { UnsafePointer<CChar>?(UnsafePointer($0)) }
         let lengths = arguments.map(\.count)
         return argv.withUnsafeMutableBufferPointer { argvBuffer in

@@ -18,7 +18,9 @@ public struct RedisEventStream: EventStream {
     /// - Parameters:
     ///   - commands: the client for short commands.
     ///   - blockingReads: a client of its own for `XREADGROUP … BLOCK`, whose socket timeout exceeds the block time.
-    public init(commands: RedisClient, blockingReads: RedisClient, stream: String = "gateway:events", group: String = "workers", maxLength: Int = 1_000_000) {
+    public init(
+        commands: RedisClient, blockingReads: RedisClient, stream: String = "gateway:events", group: String = "workers", maxLength: Int = 1_000_000
+    ) {
         self.commands = commands
         self.blockingReads = blockingReads
         self.name = stream
@@ -34,9 +36,10 @@ public struct RedisEventStream: EventStream {
     }
 
     public func publish(_ keys: [EventKey]) async throws {
-        let replies = try await commands.pipeline(keys.map { key in
-            ["XADD", name, "MAXLEN", "~", String(maxLength), "*", "source", key.source, "eventId", key.eventId]
-        })
+        let replies = try await commands.pipeline(
+            keys.map { key in
+                ["XADD", name, "MAXLEN", "~", String(maxLength), "*", "source", key.source, "eventId", key.eventId]
+            })
         if let failure = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let message) = failure {
             throw RedisError(code: .commandFailed, command: "XADD", message: message)
         }

@@ -49,7 +49,8 @@ public final class HTTPRoutingService: RoutingService {
                 return .success(decision)
             case 429, 500..<600:
                 let retryAfter = response.headers.first(name: "retry-after").flatMap(Int.init).map { Duration.seconds($0) }
-                return .failure(RoutingFailure(.transient, "routing service answered \(response.status.code): \(text.prefix(200))", retryAfter: retryAfter))
+                return .failure(
+                    RoutingFailure(.transient, "routing service answered \(response.status.code): \(text.prefix(200))", retryAfter: retryAfter))
             default:
                 return .failure(RoutingFailure(.permanent, "routing service answered \(response.status.code): \(text.prefix(200))"))
             }
@@ -67,14 +68,20 @@ public final class HTTPRoutingService: RoutingService {
             ("source", .string(request.key.source)),
             ("eventId", .string(request.key.eventId)),
             ("type", request.type.map(JSONValue.string) ?? .null),
-            ("shipment", .object([
-                ("shipmentId", .string(shipment.shipmentId)), ("orderId", .string(shipment.orderId)),
-                ("merchantId", .string(shipment.merchantId)), ("status", .string(shipment.status)),
-                ("destination", .object([
-                    ("city", .string(shipment.destination.city)), ("country", .string(shipment.destination.country)),
-                    ("postalCode", .string(shipment.destination.postalCode)),
-                ])),
-            ])),
+            (
+                "shipment",
+                .object([
+                    ("shipmentId", .string(shipment.shipmentId)), ("orderId", .string(shipment.orderId)),
+                    ("merchantId", .string(shipment.merchantId)), ("status", .string(shipment.status)),
+                    (
+                        "destination",
+                        .object([
+                            ("city", .string(shipment.destination.city)), ("country", .string(shipment.destination.country)),
+                            ("postalCode", .string(shipment.destination.postalCode)),
+                        ])
+                    ),
+                ])
+            ),
             ("payload", request.payload),
         ])
     }

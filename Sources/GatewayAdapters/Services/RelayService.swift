@@ -46,17 +46,21 @@ public struct RelayService: Service {
     /// Logs what a pass did and counts the documents and steps that failed, by step.
     static func log(_ report: RelayReport, to logger: Logger) {
         if report.didWork {
-            logger.debug("relay pass", metadata: [
-                "published": "\(report.published)", "recovered": "\(report.recovered)",
-                "sweptLeases": "\(report.sweptLeases)", "deadLetters": "\(report.reconciledDeadLetters)",
-            ])
+            logger.debug(
+                "relay pass",
+                metadata: [
+                    "published": "\(report.published)", "recovered": "\(report.recovered)",
+                    "sweptLeases": "\(report.sweptLeases)", "deadLetters": "\(report.reconciledDeadLetters)",
+                ])
         }
         for failure in report.failures {
             Counter(label: "gateway_relay_document_failures_total", dimensions: [("step", failure.step.rawValue)]).increment()
-            logger.warning("relay step failed on one document; it is left out of the step for a backoff", metadata: [
-                "step": "\(failure.step.rawValue)", "source": "\(failure.key?.source ?? "")", "eventId": "\(failure.key?.eventId ?? "")",
-                "recordId": "\(failure.recordId)", "error": "\(failure.error)",
-            ])
+            logger.warning(
+                "relay step failed on one document; it is left out of the step for a backoff",
+                metadata: [
+                    "step": "\(failure.step.rawValue)", "source": "\(failure.key?.source ?? "")", "eventId": "\(failure.key?.eventId ?? "")",
+                    "recordId": "\(failure.recordId)", "error": "\(failure.error)",
+                ])
         }
         for (step, error) in report.failedSteps {
             Counter(label: "gateway_relay_step_failures_total", dimensions: [("step", step.rawValue)]).increment()

@@ -85,7 +85,8 @@ public struct WorkerService: Service {
             // occupy the workers. The event stays as it is in the inbox; the relay's recovery republishes it after its
             // window and, should it fail there too, sets it aside with a growing backoff.
             Counter(label: "gateway_worker_document_failures_total").increment()
-            logger.warning("the store refused this event's document; its entry is acknowledged", metadata: event.merging(["error": "\(error)"]) { $1 })
+            logger.warning(
+                "the store refused this event's document; its entry is acknowledged", metadata: event.merging(["error": "\(error)"]) { $1 })
             try? await stream.acknowledge([message.id])
         } catch is CancellationError {
             logger.debug("shutting down: the entry stays pending", metadata: event)

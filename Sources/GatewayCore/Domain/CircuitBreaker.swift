@@ -60,7 +60,8 @@ public final class CircuitBreaker: Sendable {
             case (_, false):
                 state = .closed(consecutiveFailures: 0)
             case (.closed(let failures), true):
-                state = failures + 1 >= failureThreshold
+                state =
+                    failures + 1 >= failureThreshold
                     ? .open(until: now.addingTimeInterval(coolDown.seconds)) : .closed(consecutiveFailures: failures + 1)
             case (.halfOpen, true), (.open, true):
                 state = .open(until: now.addingTimeInterval(coolDown.seconds))

@@ -17,7 +17,10 @@ public struct ClaimedEvent: Sendable, Equatable {
     /// The lease that fences this worker's writes.
     public var lease: Lease
 
-    public init(key: EventKey, type: String?, shipmentId: String?, occurredAt: Date?, receivedAt: Date, payload: JSONValue, attempts: Int, claimsWithoutOutcome: Int = 0, lease: Lease) {
+    public init(
+        key: EventKey, type: String?, shipmentId: String?, occurredAt: Date?, receivedAt: Date, payload: JSONValue, attempts: Int,
+        claimsWithoutOutcome: Int = 0, lease: Lease
+    ) {
         self.key = key
         self.type = type
         self.shipmentId = shipmentId
@@ -90,7 +93,8 @@ public struct AttemptRecord: Sendable, Equatable {
     /// For `retry` and `parked`: when the event becomes due again, as the policy scheduled it.
     public var nextAttemptAt: Date?
 
-    public init(attempt: Int, startedAt: Date, finishedAt: Date, outcome: Outcome, error: String?, routingLatencyMs: Int?, nextAttemptAt: Date? = nil) {
+    public init(attempt: Int, startedAt: Date, finishedAt: Date, outcome: Outcome, error: String?, routingLatencyMs: Int?, nextAttemptAt: Date? = nil)
+    {
         self.attempt = attempt
         self.startedAt = startedAt
         self.finishedAt = finishedAt

@@ -95,7 +95,9 @@ public struct ProcessingPolicy: Sendable {
         case .circuitOpen(let until):
             return .retry(at: max(until, now), error: "circuit_open: the routing service is failing; not called", spendsAttempt: false)
         case .abandoned:
-            return .deadLetter(.abandoned, error: "\(event.claimsWithoutOutcome) claims ended without an outcome: its workers crashed or stalled", spendsAttempt: false)
+            return .deadLetter(
+                .abandoned, error: "\(event.claimsWithoutOutcome) claims ended without an outcome: its workers crashed or stalled",
+                spendsAttempt: false)
         }
     }
 }

@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// The Standard Webhooks headers of one delivery, as received (any may be missing).
 public struct SignedHeaders: Sendable, Equatable {

@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// The Standard Webhooks signature scheme: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
 ///

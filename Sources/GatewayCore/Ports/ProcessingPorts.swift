@@ -27,7 +27,8 @@ public protocol ShipmentStore: Sendable {
     ///   - now: when the decision is applied (the route's `decidedAt`).
     /// - Returns: false when the shipment's last update comes after `update` (nothing written).
     /// - Throws: ``StoreError``.
-    func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as update: ShipmentUpdateOrder, now: Date) async throws -> Bool
+    func applyRouting(_ decision: RoutingDecision, status: String?, to shipment: Shipment, as update: ShipmentUpdateOrder, now: Date) async throws
+        -> Bool
 }
 
 /// The external routing service.

@@ -102,7 +102,8 @@ public struct ProcessEvent: Sendable {
         // failed because of it: the event goes back, due now, without an attempt spent or an abandoned claim counted,
         // and the call is repeated with the same key. Every other result is recorded as it is.
         let cutShort = if case .failed = result { Task.isCancelled } else { false }
-        let transition = cutShort
+        let transition =
+            cutShort
             ? .retry(at: now, error: Self.releasedAtShutdown, spendsAttempt: false)
             : policy.decide(result, for: event, now: now, random: random)
         if case .complete(let decision) = transition, let routedShipment {
