@@ -149,7 +149,7 @@ public final class PipelineHarness: Sendable {
             for (index, key) in keys.enumerated() {
                 group.addTask {
                     let body = Fixtures.body(shipmentId: MongoShipmentSeeder.shipmentId(index % shipments + 1))
-                    _ = try await inbox.insert(try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date()))
+                    _ = try await inbox.insert(try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date(), encoder: inbox.payloadEncoder))
                 }
                 if index % 32 == 31 { try await group.next() }
             }

@@ -72,6 +72,9 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
 
     // MARK: InboxStore
 
+    /// Payloads kept as the JSON text they came as, once read by the gateway's rules.
+    public var payloadEncoder: any PayloadEncoder { JSONTextPayloadEncoder() }
+
     public func insert(_ event: NewEvent) async throws -> InsertOutcome {
         try storage.withLock { storage in
             try Self.checkAvailable(storage, "insert events")
@@ -99,7 +102,8 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
             storage.events[key] = stored
             return ClaimedEvent(
                 key: key, type: stored.event.type, shipmentId: stored.event.shipmentId, occurredAt: stored.event.occurredAt,
-                receivedAt: stored.event.receivedAt, payload: stored.event.payload, attempts: stored.attempts, claimsWithoutOutcome: claimsBefore,
+                receivedAt: stored.event.receivedAt, payload: (try? JSONValue(parsing: stored.event.payload.bytes)) ?? .object([]),
+                attempts: stored.attempts, claimsWithoutOutcome: claimsBefore,
                 lease: Lease(owner: worker, expiresAt: grant.expiresAt, recordId: stored.recordId, version: stored.state.version, token: grant.token))
         }
     }
@@ -278,5 +282,15 @@ extension InMemoryEventStore.StoredEvent {
         if let failureClass = change.failureClass { self.failureClass = failureClass }
         if let deadAt = change.deadAt { self.deadAt = deadAt }
         if let pending = change.deadLetterPending { deadLetterPending = pending }
+    }
+}
+
+/// The in-memory store's encoding: the body as it came, once ``PayloadReader`` has read it.
+public struct JSONTextPayloadEncoder: PayloadEncoder {
+    public init() {}
+
+    public func encode(_ body: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> (fields: PayloadFields, payload: EncodedPayload) {
+        let (_, fields) = try PayloadReader.read(body, into: ValidatingSink())
+        return (fields, EncodedPayload(encoding: "json", bytes: Array(body)))
     }
 }

@@ -9,7 +9,7 @@ import Testing
 extension PipelineHarness {
     /// Stores one event with the given body.
     func ingest(key: EventKey, body: String) async throws {
-        _ = try await inbox.insert(try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date()))
+        _ = try await inbox.insert(try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date(), encoder: inbox.payloadEncoder))
     }
 
     func deadLetters() async throws -> [BSONDocument] {

@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import GatewayIntegrationSupport
 import GatewayTestSupport
+import PropertyBased
 import Testing
 
 @testable import GatewayAdapters
@@ -20,7 +21,7 @@ struct InboxWriteTests {
     }
 
     private func event(_ eventId: String, body: String = Fixtures.body()) throws -> NewEvent {
-        try NewEvent(key: EventKey(source: Fixtures.source, eventId: eventId), body: Array(body.utf8), receivedAt: Date())
+        try NewEvent(key: EventKey(source: Fixtures.source, eventId: eventId), body: Array(body.utf8), receivedAt: Date(), encoder: MongoInboxStore.payloads)
     }
 
     /// A write concern the store cannot satisfy (three data-bearing nodes of a one-node replica set) is reported
@@ -44,7 +45,7 @@ struct InboxWriteTests {
     /// this point): the batch is sent again one document at a time, and only the offender fails.
     @Test func aDocumentRefusedByTheDriverFailsAloneAndItsBatchMatesAreStored() async throws {
         try await TestServices.withMigratedDatabase("offender") { resources in
-            var offending = EventDocuments.inbox(try event("offender"))
+            var offending = try EventDocuments.inbox(event("offender"))
             offending.fields = offending.fields.map { $0.key == "payload" ? (key: "payload", value: .document(["": .int32(1)])) : $0 }
             let documents = try [
                 MongoInboxStore.encodedDocument(for: event("first")), BSONBuffer(offending), MongoInboxStore.encodedDocument(for: event("last")),
@@ -66,5 +67,28 @@ struct InboxWriteTests {
         let error = try #require(throws: StoreError.self) { try MongoInboxStore.encodedDocument(for: event("huge", body: body)) }
         #expect(error.code == .invalidDocument)
         #expect(error.message.contains("16 MiB"))
+    }
+
+    /// The BSON written straight from the JSON text, in one pass, is the document libbson reads back as the tree of the
+    /// same text would be: for every generated object, whatever its keys, strings and numbers.
+    @Test func payloadsWrittenStraightToBSONReadBackAsTheirJSON() async {
+        await propertyCheck(count: 300, input: HostileJSON.object) { value in
+            let text = Array(value.serialized.utf8)
+            let encoded = try text.withUnsafeBufferPointer { try MongoInboxStore.payloads.encode($0) }
+            let decoded = try BSONBuffer(bytes: encoded.payload.bytes).withPointer { BSONDocument(decoding: $0) }
+            #expect(BSON.document(decoded) == BSON(value))
+        }
+    }
+
+    @Test func theInboxDocumentHoldsTheEventsFieldsAndItsPayload() throws {
+        let stored = try EventDocuments.inbox(event("fields"))
+        #expect(stored.fields.map(\.key) == [
+            "source", "eventId", "type", "shipmentId", "occurredAt", "payload", "status", "attempts", "version", "receivedAt", "availableAt",
+            "updatedAt", "history",
+        ])
+        #expect(stored["shipmentId"] == .string("SHP-000123"))
+        #expect(stored[path: "payload.data.scans"] == .array([.int32(1), .double(2.5), .bool(true), .null]))
+        #expect(stored["history"] == .array([]))
+        #expect(stored["receivedAt"] == stored["availableAt"])
     }
 }

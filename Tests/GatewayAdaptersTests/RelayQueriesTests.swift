@@ -15,7 +15,7 @@ struct RelayQueriesTests {
     /// Stores one event and returns a time after its arrival, on a whole second so that the store's
     /// millisecond dates compare as written.
     private func storeOneEvent(in inbox: MongoInboxStore) async throws -> Date {
-        _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date()))
+        _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date(), encoder: inbox.payloadEncoder))
         return Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 1).rounded(.down))
     }
 

@@ -36,8 +36,8 @@ struct HostileInputTests {
     @Test func mutatedBodiesBecomeAnEventOrAPayloadError() async {
         await propertyCheck(count: 500, input: HostileJSON.mutatedObject) { body in
             do {
-                let event = try NewEvent(key: key, body: body, receivedAt: now)
-                guard case .object = event.payload else {
+                let event = try NewEvent(key: key, body: body, receivedAt: now, encoder: JSONTextPayloadEncoder())
+                guard case .object = try JSONValue(parsing: event.payload.bytes) else {
                     Issue.record("a payload that is not an object was accepted")
                     return
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import GatewayTestSupport
 import Testing
 
 @Suite("Payload parsing")
@@ -9,22 +10,22 @@ struct PayloadTests {
 
     @Test func anObjectBecomesAnEventWithItsIndexedFields() throws {
         let body = #"{"type":"shipment.status_updated","shipmentId":"SHP-000123","occurredAt":"2026-11-24T10:00:00Z","data":{"n":1}}"#
-        let event = try NewEvent(key: key, body: Array(body.utf8), receivedAt: now)
+        let event = try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder())
         #expect(event.type == "shipment.status_updated")
         #expect(event.shipmentId == "SHP-000123")
         #expect(event.occurredAt == Date(timeIntervalSince1970: 1_795_514_400))
-        #expect(event.payload["data"] == .object([("n", .integer(1))]))
+        #expect(try JSONValue(parsing: event.payload.bytes)["data"] == .object([("n", .integer(1))]))
     }
 
     @Test func fractionalSecondsInOccurredAtAreUnderstood() throws {
         let body = #"{"occurredAt":"2026-11-24T10:00:00.250Z"}"#
-        let event = try NewEvent(key: key, body: Array(body.utf8), receivedAt: now)
+        let event = try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder())
         #expect(event.occurredAt == Date(timeIntervalSince1970: 1_795_514_400.25))
     }
 
     @Test(arguments: [#"[1,2]"#, #""text""#, "42", "null", "", "{", #"{"a":1}x"#, #"{"a":01}"#, #"{'a':1}"#])
     func anythingButAJSONObjectIsRejected(body: String) {
-        #expect(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now) }
+        #expect(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder()) }
     }
 
     @Test func keyOrderNumbersAndEscapesAreKept() throws {
@@ -53,7 +54,7 @@ struct PayloadTests {
 
     @Test(arguments: [#"{"":1}"#, #"{"a":{"b":[{"":null}]}}"#])
     func anEmptyKeyAnywhereIsRefusedWithTheReason(body: String) throws {
-        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now) }
+        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder()) }
         #expect(error.reason.hasPrefix("body cannot be stored: an object key is empty at byte"))
     }
 
@@ -61,7 +62,7 @@ struct PayloadTests {
     /// (searched) and long ones (hashed) alike.
     @Test(arguments: [#"{"a":1,"b":2,"a":3}"#, "{" + (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","k39":0}"#])
     func aRepeatedKeyIsRefusedWithTheReason(body: String) throws {
-        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now) }
+        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder()) }
         #expect(error.reason.contains("appears twice in one object"))
     }
 

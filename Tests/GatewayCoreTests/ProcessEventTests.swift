@@ -25,7 +25,7 @@ struct ProcessEventTests {
     func ingest(_ eventId: String, shipmentId: String = "SHP-1") async throws -> EventKey {
         let key = EventKey(source: "courier", eventId: eventId)
         let body = #"{"type":"shipment.status_updated","shipmentId":"\#(shipmentId)","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z"}"#
-        #expect(try await store.insert(NewEvent(key: key, body: Array(body.utf8), receivedAt: clock.now())) == .stored)
+        #expect(try await store.insert(NewEvent(key: key, body: Array(body.utf8), receivedAt: clock.now(), encoder: store.payloadEncoder)) == .stored)
         return key
     }
 
@@ -139,7 +139,7 @@ struct ProcessEventTests {
         #expect(store.event(unroutable)?.failureClass == .permanent && store.event(unroutable)?.attempts == 1)
 
         let key = EventKey(source: "courier", eventId: "no-shipment")
-        _ = try await store.insert(NewEvent(key: key, body: Array(#"{"type":"x"}"#.utf8), receivedAt: clock.now()))
+        _ = try await store.insert(NewEvent(key: key, body: Array(#"{"type":"x"}"#.utf8), receivedAt: clock.now(), encoder: store.payloadEncoder))
         #expect(try await process()(key) == .moved(to: .dead))
         #expect(store.event(key)?.failureClass == .invalidPayload && store.event(key)?.attempts == 0)
     }

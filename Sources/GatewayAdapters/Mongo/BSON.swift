@@ -111,7 +111,7 @@ public struct BSONDocument: Sendable, Equatable, ExpressibleByDictionaryLiteral 
 /// The pointer is only reachable through ``withPointer(_:)``, which keeps the owner alive for the whole
 /// call: Swift may otherwise release the owner right after its last use, before C reads the pointer.
 /// Unchecked `Sendable`: the document is written once, in `init`, and only read afterwards.
-final class BSONBuffer: @unchecked Sendable {
+package final class BSONBuffer: @unchecked Sendable {
     private let pointer: OpaquePointer
 
     /// Encodes a document into a new heap `bson_t`.
@@ -123,6 +123,15 @@ final class BSONBuffer: @unchecked Sendable {
             bson_destroy(pointer)
             throw error
         }
+    }
+
+    /// Copies a document's bytes into a new heap `bson_t`.
+    /// - Throws: ``StoreError`` `invalidDocument` when they are not a BSON document.
+    init(bytes: [UInt8]) throws(StoreError) {
+        guard let pointer = bytes.withUnsafeBufferPointer({ bson_new_from_data($0.baseAddress, $0.count) }) else {
+            throw StoreError(.invalidDocument, operation: "encode", message: "\(bytes.count) bytes are not a BSON document")
+        }
+        self.pointer = pointer
     }
 
     deinit { bson_destroy(pointer) }

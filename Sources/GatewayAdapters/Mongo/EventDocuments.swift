@@ -19,24 +19,34 @@ package enum EventDocuments {
         ["source": .string(key.source), "eventId": .string(key.eventId)]
     }
 
-    /// The inbox document of a new event.
-    package static func inbox(_ event: NewEvent) -> BSONDocument {
-        var document: BSONDocument = [
-            "source": .string(event.key.source),
-            "eventId": .string(event.key.eventId),
-            "type": event.type.map(BSON.string) ?? .null,
-        ]
-        if let shipmentId = event.shipmentId { document.append("shipmentId", .string(shipmentId)) }
-        if let occurredAt = event.occurredAt { document.append("occurredAt", .date(occurredAt)) }
-        document.append("payload", BSON(event.payload))
-        document.append("status", .string(EventStatus.received.rawValue))
-        document.append("attempts", .int32(0))
-        document.append("version", .int32(0))
-        document.append("receivedAt", .date(event.receivedAt))
-        document.append("availableAt", .date(event.receivedAt))
-        document.append("updatedAt", .date(event.receivedAt))
-        document.append("history", .array([]))
-        return document
+    /// The bytes of a new event's inbox document, the payload embedded as its encoder wrote it.
+    /// - Throws: ``StoreError`` `invalidDocument` for a payload encoded for another store.
+    static func inboxBytes(_ event: NewEvent) throws(StoreError) -> [UInt8] {
+        guard event.payload.encoding == BSONPayloadEncoder.encoding else {
+            throw StoreError(.invalidDocument, operation: "insert events", message: "the payload is encoded as \(event.payload.encoding), not BSON")
+        }
+        var writer = BSONWriter(capacity: event.payload.bytes.count + 256)
+        writer.open()
+        writer.string("source", event.key.source)
+        writer.string("eventId", event.key.eventId)
+        if let type = event.type { writer.string("type", type) } else { writer.null("type") }
+        if let shipmentId = event.shipmentId { writer.string("shipmentId", shipmentId) }
+        if let occurredAt = event.occurredAt { writer.date("occurredAt", occurredAt) }
+        writer.embedded("payload", event.payload.bytes)
+        writer.string("status", EventStatus.received.rawValue)
+        writer.int32("attempts", 0)
+        writer.int32("version", 0)
+        writer.date("receivedAt", event.receivedAt)
+        writer.date("availableAt", event.receivedAt)
+        writer.date("updatedAt", event.receivedAt)
+        writer.emptyArray("history")
+        writer.close()
+        return writer.bytes
+    }
+
+    /// A new event's inbox document, decoded: for tools and tests that read or alter it.
+    package static func inbox(_ event: NewEvent) throws(StoreError) -> BSONDocument {
+        try BSONBuffer(bytes: inboxBytes(event)).withPointer { BSONDocument(decoding: $0) }
     }
 
     /// A lifecycle condition as a filter, after `leading` fields (an `_id` first, so that SecantusDB starts from

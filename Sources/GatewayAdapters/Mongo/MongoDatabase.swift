@@ -61,7 +61,11 @@ package final class MongoCollection {
 
     /// Inserts one document with the collection's write concern.
     package func insertOne(_ document: BSONDocument) throws {
-        let buffer = try BSONBuffer(document)
+        try insertOne(BSONBuffer(document))
+    }
+
+    /// Inserts one document already encoded, with the collection's write concern.
+    package func insertOne(_ buffer: BSONBuffer) throws {
         var error = bson_error_t()
         let inserted = buffer.withPointer { mongoc_collection_insert_one(pointer, $0, nil, nil, &error) }
         guard inserted else { throw StoreError(mongoc: error, operation: "insert \(name)") }
@@ -226,7 +230,7 @@ package final class MongoCollection {
     }
 
     /// Inserts documents already encoded, in one unordered batch (see ``insertMany(_:)-([BSONDocument])``).
-    func insertMany(_ buffers: [BSONBuffer]) throws -> [Int: StoreError] {
+    package func insertMany(_ buffers: [BSONBuffer]) throws -> [Int: StoreError] {
         let optionsBuffer = try BSONBuffer(["ordered": .bool(false)])
         let reply = AlignedScratch()
         var error = bson_error_t()

@@ -28,10 +28,15 @@ public struct MongoInboxStore: InboxStore {
         try await inserts.submit(Self.encodedDocument(for: event))
     }
 
+    /// Payloads as BSON, written while they are read.
+    public static let payloads: any PayloadEncoder = BSONPayloadEncoder()
+
+    public var payloadEncoder: any PayloadEncoder { Self.payloads }
+
     /// The event's inbox document, encoded.
     /// - Throws: ``StoreError`` `invalidDocument` when it is larger than MongoDB stores.
-    static func encodedDocument(for event: NewEvent) throws(StoreError) -> BSONBuffer {
-        let buffer = try BSONBuffer(EventDocuments.inbox(event))
+    package static func encodedDocument(for event: NewEvent) throws(StoreError) -> BSONBuffer {
+        let buffer = try BSONBuffer(bytes: EventDocuments.inboxBytes(event))
         guard buffer.byteCount <= maxDocumentBytes else {
             throw StoreError(
                 .invalidDocument, operation: "insert events",

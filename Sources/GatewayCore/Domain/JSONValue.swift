@@ -55,243 +55,77 @@ extension JSONValue {
     /// The deepest nesting accepted; deeper input is rejected rather than risking the stack.
     public static let maximumDepth = 64
 
-    /// Parses one JSON text (RFC 8259) from UTF-8 bytes.
-    ///
-    /// Object keys must be unique and not empty. RFC 8259 leaves the meaning of a repeated key open (parsers
-    /// disagree on which value counts), so such a body is refused rather than stored with a value the producer may
-    /// not have meant; an empty key cannot be addressed by any MongoDB query and the driver refuses it. Keys that
-    /// begin with `$` or contain `.` are kept as they are.
+    /// Parses one JSON text (RFC 8259) from UTF-8 bytes, by the rules of ``JSONReader``.
     /// - Throws: ``JSONParseError`` for invalid JSON, trailing content, an empty, repeated or NUL-holding key, or
     ///   nesting past ``maximumDepth``.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
-        var parser = JSONParser(bytes: Array(bytes))
-        self = try parser.parseDocument()
+        let text = Array(bytes)
+        let builder = try text.withUnsafeBufferPointer { (text) throws(JSONParseError) in try JSONReader.read(text, into: JSONTreeBuilder()) }
+        self = builder.result ?? .null
     }
 }
 
-private struct JSONParser {
-    /// Objects of up to this many members are checked for repeated keys by a search of the members read so far.
-    static let shortObject = 16
-
-    let bytes: [UInt8]
-    var index = 0
-
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
-    mutating func parseDocument() throws(JSONParseError) -> JSONValue {
-        skipWhitespace()
-        let value = try parseValue(depth: 0)
-        skipWhitespace()
-        guard index == bytes.count else { throw fail("unexpected content after the JSON value") }
-        return value
+/// Builds a ``JSONValue`` from what the reader reads.
+private struct JSONTreeBuilder: JSONSink {
+    private enum Container {
+        case object([(key: String, value: JSONValue)])
+        case array([JSONValue])
     }
 
-    private func fail(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: index, isValidJSON: false) }
+    private var open: [(name: OwnedName, container: Container)] = []
+    private(set) var result: JSONValue?
 
-    private func refuse(_ reason: String, at offset: Int) -> JSONParseError { JSONParseError(reason: reason, offset: offset, isValidJSON: true) }
+    mutating func openObject(_ name: JSONName) { open.append((OwnedName(name), .object([]))) }
+    mutating func openArray(_ name: JSONName) { open.append((OwnedName(name), .array([]))) }
 
-    private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
-    }
+    mutating func closeObject() { close() }
+    mutating func closeArray() { close() }
 
-    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth < JSONValue.maximumDepth else { throw fail("nesting deeper than \(JSONValue.maximumDepth) levels") }
-        guard index < bytes.count else { throw fail("unexpected end of input") }
-        switch bytes[index] {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth)
-        case UInt8(ascii: "["): return try parseArray(depth: depth)
-        case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"):
-            try expectLiteral("true")
-            return .bool(true)
-        case UInt8(ascii: "f"):
-            try expectLiteral("false")
-            return .bool(false)
-        case UInt8(ascii: "n"):
-            try expectLiteral("null")
-            return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw fail("unexpected character")
+    mutating func string(_ name: JSONName, _ utf8: UnsafeBufferPointer<UInt8>) { add(.string(String(decoding: utf8, as: UTF8.self)), as: OwnedName(name)) }
+    mutating func integer(_ name: JSONName, _ value: Int64) { add(.integer(value), as: OwnedName(name)) }
+    mutating func double(_ name: JSONName, _ value: Double) { add(.double(value), as: OwnedName(name)) }
+    mutating func bool(_ name: JSONName, _ value: Bool) { add(.bool(value), as: OwnedName(name)) }
+    mutating func null(_ name: JSONName) { add(.null, as: OwnedName(name)) }
+
+    private mutating func close() {
+        let (name, container) = open.removeLast()
+        switch container {
+        case .object(let members): add(.object(members), as: name)
+        case .array(let elements): add(.array(elements), as: name)
         }
     }
 
-    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
-        let count = literal.utf8CodeUnitCount
-        guard index + count <= bytes.count else { throw fail("unexpected end of input") }
-        let matches = literal.withUTF8Buffer { expected in
-            bytes[index..<index + count].elementsEqual(expected)
+    private mutating func add(_ value: JSONValue, as name: OwnedName) {
+        guard !open.isEmpty else {
+            result = value
+            return
         }
-        guard matches else { throw fail("invalid literal") }
-        index += count
-    }
-
-    private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        index += 1
-        var members: [(key: String, value: JSONValue)] = []
-        // Only objects with many members pay for a set; a short list is searched faster than it is hashed.
-        var keys: Set<String> = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let keyOffset = index
-            let key = try parseString()
-            guard !key.utf8.contains(0) else { throw fail("object keys must not contain NUL") }
-            guard !key.isEmpty else { throw refuse("an object key is empty", at: keyOffset) }
-            let repeated = members.count < Self.shortObject ? members.contains { $0.key == key } : !keys.insert(key).inserted
-            guard !repeated else { throw refuse("the key \(JSONValue.string(key).serialized) appears twice in one object", at: keyOffset) }
-            if members.count + 1 == Self.shortObject { keys = Set(members.map(\.key) + [key]) }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            index += 1
-            skipWhitespace()
-            members.append((key, try parseValue(depth: depth + 1)))
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            }
-            throw fail("expected ',' or '}'")
-        }
-    }
-
-    private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
-        index += 1
-        var elements: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return .array(elements)
-        }
-        while true {
-            skipWhitespace()
-            elements.append(try parseValue(depth: depth + 1))
-            skipWhitespace()
-            guard index < bytes.count else { throw fail("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(elements)
-            }
-            throw fail("expected ',' or ']'")
-        }
-    }
-
-    private mutating func parseString() throws(JSONParseError) -> String {
-        index += 1
-        var scalars: [UInt8] = []
-        var start = index
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                scalars.append(contentsOf: bytes[start..<index])
-                index += 1
-                guard let string = String(validating: scalars, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
-                return string
-            }
-            if byte < 0x20 { throw fail("control character in string") }
-            if byte == UInt8(ascii: "\\") {
-                scalars.append(contentsOf: bytes[start..<index])
-                index += 1
-                try appendEscape(into: &scalars)
-                start = index
-                continue
-            }
-            index += 1
-        }
-        throw fail("unterminated string")
-    }
-
-    private mutating func appendEscape(into output: inout [UInt8]) throws(JSONParseError) {
-        guard index < bytes.count else { throw fail("unterminated escape") }
-        let escape = bytes[index]
-        index += 1
-        switch escape {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): output.append(escape)
-        case UInt8(ascii: "b"): output.append(0x08)
-        case UInt8(ascii: "f"): output.append(0x0C)
-        case UInt8(ascii: "n"): output.append(0x0A)
-        case UInt8(ascii: "r"): output.append(0x0D)
-        case UInt8(ascii: "t"): output.append(0x09)
-        case UInt8(ascii: "u"):
-            var scalar = try parseHexQuad()
-            if (0xD800..<0xDC00).contains(scalar) {
-                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
-                else { throw fail("unpaired surrogate") }
-                index += 2
-                let low = try parseHexQuad()
-                guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate") }
-                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-            } else if (0xDC00..<0xE000).contains(scalar) {
-                throw fail("unpaired surrogate")
-            }
-            guard let unicode = Unicode.Scalar(scalar) else { throw fail("invalid unicode escape") }
-            output.append(contentsOf: Array(String(Character(unicode)).utf8))
+        switch (open[open.count - 1].container, name) {
+        case (.object(var members), .member(let key)):
+            members.append((key, value))
+            open[open.count - 1].container = .object(members)
+        case (.array(var elements), _):
+            elements.append(value)
+            open[open.count - 1].container = .array(elements)
         default:
-            throw fail("invalid escape")
+            break
         }
     }
 
-    private mutating func parseHexQuad() throws(JSONParseError) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw fail("truncated unicode escape") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw fail("invalid hex digit in unicode escape")
+    /// A name that outlives the call it came with.
+    private enum OwnedName {
+        case root
+        case member(String)
+        case element(Int)
+
+        init(_ name: JSONName) {
+            switch name {
+            case .root: self = .root
+            case .member(let utf8): self = .member(String(decoding: utf8, as: UTF8.self))
+            case .element(let index): self = .element(index)
             }
-            value = value << 4 | UInt32(digit)
-            index += 1
         }
-        return value
     }
-
-    private mutating func parseNumber() throws(JSONParseError) -> JSONValue {
-        let start = index
-        var isInteger = true
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-        } else {
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            isInteger = false
-            index += 1
-            guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            isInteger = false
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
-        if isInteger, let integer = Int64(text) { return .integer(integer) }
-        guard let double = Double(text), double.isFinite else { throw fail("number out of range") }
-        return .double(double)
-    }
-
-    private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 }
 
 extension JSONValue {

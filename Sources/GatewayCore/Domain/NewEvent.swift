@@ -10,38 +10,22 @@ public struct NewEvent: Sendable, Equatable {
     public let shipmentId: String?
     /// The payload's `occurredAt`, when it is an ISO 8601 instant; orders shipment updates.
     public let occurredAt: Date?
-    /// The whole payload, a JSON object, stored as a sub-document that auditors can query.
-    public let payload: JSONValue
+    /// The whole payload, a JSON object, encoded for the inbox that will store it (as a sub-document auditors query).
+    public let payload: EncodedPayload
     /// When the gateway accepted the delivery.
     public let receivedAt: Date
 
-    /// Builds the event from a verified delivery's payload.
-    /// - Throws: ``PayloadError`` when the body is not a JSON object.
-    public init(key: EventKey, body: some Collection<UInt8>, receivedAt: Date) throws(PayloadError) {
-        let payload: JSONValue
-        do {
-            payload = try JSONValue(parsing: body)
-        } catch {
-            throw PayloadError(reason: error.isValidJSON ? "body cannot be stored: \(error)" : "body is not valid JSON: \(error)")
-        }
-        guard case .object = payload else { throw PayloadError(reason: "body must be a JSON object") }
+    /// Builds the event from a verified delivery's body, validating and encoding it in one pass.
+    /// - Parameter encoder: the inbox's (``InboxStore/payloadEncoder``).
+    /// - Throws: ``PayloadError`` when the body is not a JSON object the gateway accepts.
+    public init(key: EventKey, body: some Collection<UInt8>, receivedAt: Date, encoder: any PayloadEncoder) throws(PayloadError) {
+        // An array is passed on as it is; any other collection is copied once.
+        let encoded = try Array(body).withUnsafeBufferPointer { (body) throws(PayloadError) in try encoder.encode(body) }
         self.key = key
-        self.type = payload["type"]?.stringValue
-        self.shipmentId = payload["shipmentId"]?.stringValue
-        self.occurredAt = payload["occurredAt"]?.stringValue.flatMap(Self.parseInstant)
-        self.payload = payload
+        self.type = encoded.fields.type
+        self.shipmentId = encoded.fields.shipmentId
+        self.occurredAt = encoded.fields.occurredAt
+        self.payload = encoded.payload
         self.receivedAt = receivedAt
     }
-
-    private static func parseInstant(_ text: String) -> Date? {
-        (try? Date(text, strategy: .iso8601))
-            ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-    }
-}
-
-/// Why a body cannot become an event.
-public struct PayloadError: Error, Equatable, CustomStringConvertible {
-    /// What was wrong with the body.
-    public let reason: String
-    public var description: String { reason }
 }

@@ -1,5 +1,8 @@
 /// The `events` inbox: the system of record for every event the gateway has acknowledged.
 public protocol InboxStore: Sendable {
+    /// How this inbox encodes payloads: ingest reads each body through it once, validating and encoding together.
+    var payloadEncoder: any PayloadEncoder { get }
+
     /// Stores a new event, or reports that its key was stored before.
     ///
     /// Returns only after the store acknowledged the write, so a caller may acknowledge the producer.

@@ -91,7 +91,7 @@ public struct IngestEvent: Sendable {
             }
         }
         do {
-            return try NewEvent(key: EventKey(source: delivery.source, eventId: eventId), body: delivery.body, receivedAt: now)
+            return try NewEvent(key: EventKey(source: delivery.source, eventId: eventId), body: delivery.body, receivedAt: now, encoder: inbox.payloadEncoder)
         } catch {
             throw .invalidPayload(error.reason)
         }
