@@ -41,7 +41,48 @@ start_gateway() {  # role, http port, log name; sets last_pid
 }
 loadgen() { "$bin/loadgen" --secret "$secret" "$@"; }
 
-export GATEWAY_WEBHOOK_SECRETS="bench-c100=$secret;bench-c1000=$secret;bench-open=$secret;bench-rejected=$secret;bench-pipeline=$secret"
+export GATEWAY_WEBHOOK_SECRETS="bench-wrk=$secret;bench-c1=$secret;bench-c1000=$secret;bench-open=$secret;bench-rejected=$secret;bench-pipeline=$secret;bench-backlog=$secret;bench-proof=$secret"
+# wrk replays what a Lua script hands it; this one hands out distinct deliveries signed in advance, so that every
+# request is a new event (202), and counts the statuses it gets back.
+signed_wrk_script() {  # file, source, count
+  python3 - "$1" "$2" "$3" "$secret" <<'PY'
+import base64, hashlib, hmac, sys, time
+path, source, count, secret = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+key, now = base64.b64decode(secret.removeprefix("whsec_")), int(time.time())
+with open(path, "w") as lua:
+    lua.write("local requests = {\n")
+    for index in range(count):
+        event_id = f"wrk-{now}-{index}"
+        body = f'{{"type":"shipment.status_updated","shipmentId":"SHP-{index % 1000 + 1:06d}","status":"in_transit","hub":"AMS-1"}}'
+        mac = hmac.new(key, f"{event_id}.{now}.{body}".encode(), hashlib.sha256).digest()
+        request = (f"POST /webhooks/{source} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   f"webhook-id: {event_id}\r\nwebhook-timestamp: {now}\r\n"
+                   f"webhook-signature: v1,{base64.b64encode(mac).decode()}\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+        lua.write('"' + request.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "\\r").replace("\n", "\\n") + '",\n')
+    lua.write("""}
+local next_request = 0
+accepted, duplicate, other = 0, 0, 0
+request = function()
+  next_request = next_request % #requests + 1
+  return requests[next_request]
+end
+response = function(status)
+  if status == 202 then accepted = accepted + 1 elseif status == 200 then duplicate = duplicate + 1 else other = other + 1 end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+done = function(summary, latency)
+  local counts = {accepted = 0, duplicate = 0, other = 0}
+  for _, thread in ipairs(threads) do
+    for name, _ in pairs(counts) do counts[name] = counts[name] + thread:get(name) end
+  end
+  io.write(string.format('{"accepted":%d,"duplicate":%d,"other":%d,"errors":%d,"seconds":%f,"p50Ms":%f,"p99Ms":%f}\\n',
+    counts.accepted, counts.duplicate, counts.other, summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
+end
+""")
+PY
+}
 
 echo "== store ceiling"
 fresh_store ceiling
@@ -57,9 +98,13 @@ api_port=$(port)
 start_gateway api "$api_port" ingest; api=$last_pid
 wait_http "$api_port"
 url="http://127.0.0.1:$api_port"
+# Accepted deliveries under wrk at 100 connections: the gateway's CPU per delivery, its rate and its ack latency.
+signed_wrk_script "$dir/wrk-accepted.lua" bench-wrk "$(n 60000)"
 cpu0=$(cpu_seconds "$api")
-loadgen --url "$url" --source bench-c100 --requests "$(n 5000)" --concurrency 100 --json "$results/ingest-100.json"
+wrk -t1 -c100 -d10s -s "$dir/wrk-accepted.lua" "$url" | tee "$results/wrk-accepted.txt"
 cpu1=$(cpu_seconds "$api")
+tail -n 1 "$results/wrk-accepted.txt" >"$results/wrk-accepted.json"
+loadgen --url "$url" --source bench-c1 --requests "$(n 1000)" --concurrency 1 --json "$results/ingest-1.json"
 loadgen --url "$url" --source bench-c1000 --requests "$(n 10000)" --concurrency 1000 --json "$results/ingest-1000.json" || true
 cpu2=$(cpu_seconds "$api")
 loadgen --url "$url" --source bench-rejected --requests "$(n 50000)" --concurrency 100 --bad-signatures 1 --json "$results/rejected.json"
@@ -90,7 +135,7 @@ done
 python3 - "$results" "$cpu0" "$cpu1" "$cpu2" "$cpu3" "${pinned_cpu[@]}" <<'PY'
 import json, re, sys
 results, (c0, c1, c2, c3), pinned = sys.argv[1], map(float, sys.argv[2:6]), list(map(float, sys.argv[6:]))
-accepted = json.load(open(f"{results}/ingest-100.json"))["requests"]
+accepted = json.load(open(f"{results}/wrk-accepted.json"))["accepted"]
 rejected = json.load(open(f"{results}/rejected.json"))["requests"]
 runs = []
 for run, (before, after) in enumerate(zip(pinned[::2], pinned[1::2]), start=1):
@@ -153,6 +198,30 @@ run_pipeline() {  # name, worker concurrency, burst: api, relay and worker on a 
   wait "$api" "$relay" "$worker" "$sim" 2>/dev/null || true
   unset GATEWAY_WORKER_CONCURRENCY
 }
+echo "== proof of load, alone and behind a backlog"
+# As shipped (release, every role in one process, routing-sim 2 s and 30 % failures); it writes docs/proof-of-load/.
+scripts/proof-of-load.sh
+cp docs/proof-of-load/summary.json "$results/proof-of-load.json"
+# The same 100 deliveries while 20,000 earlier events are being relayed and processed.
+fresh_store backlog
+"$bin/gateway" seed shipments --count 1000 >/dev/null
+routing_port=$(port) api_port=$(port)
+"$bin/routing-sim" --port "$routing_port" --latency-ms 2000 --failure-rate 0.3 --seed 2026 >"$dir/backlog-routing-sim.log" 2>&1 &
+pids+=($!)
+GATEWAY_ROUTING_URL="http://127.0.0.1:$routing_port/v1/routes" start_gateway all "$api_port" backlog; backlog_gateway=$last_pid
+wait_http "$api_port"
+loadgen --url "http://127.0.0.1:$api_port" --source bench-backlog --requests "$(n 20000)" --concurrency 100 --retry-unavailable 10 \
+  --json "$results/backlog-burst.json"
+sleep 5  # the relay and the workers are now at full stride on the backlog
+unfinished() {  # events of the backlog not yet processed or dead
+  .venv/bin/python -c "import pymongo, sys; print(pymongo.MongoClient(sys.argv[1]).get_default_database()['events'].count_documents(
+    {'source': 'bench-backlog', 'status': {'\$nin': ['processed', 'dead']}}))" "$GATEWAY_MONGO_URL"
+}
+backlog_before=$(unfinished)
+loadgen --url "http://127.0.0.1:$api_port" --source bench-proof --requests 100 --concurrency 100 --json "$results/proof-behind-backlog.json"
+echo "{\"unfinishedBefore\": $backlog_before, \"unfinishedAfter\": $(unfinished)}" >"$results/backlog-extra.json"
+kill "$backlog_gateway"; wait "$backlog_gateway" 2>/dev/null || true
+
 # The default in-flight cap (256): 128 events/s of routing, far above what SecantusDB allows.
 run_pipeline pipeline 256 "$(n 10000)"
 # An in-flight cap whose routing limit (32 / 2 s = 16/s) is below the store's: what the pipeline itself costs.

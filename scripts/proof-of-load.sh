@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make proof-of-load`: everything local, routing-sim with 2 s latency and 30 % transient failures,
 # 100 concurrent signed deliveries, then every event followed to its end. Writes docs/proof-of-load/.
+# A release build by default, as the gateway ships; CONFIGURATION=debug runs the debug build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-configuration="${CONFIGURATION:-debug}"
+configuration="${CONFIGURATION:-release}"
 out=docs/proof-of-load
 secret=whsec_cHJvb2Ytb2YtbG9hZC1zaWduaW5nLWtleQ==
 dir="$(mktemp -d "${TMPDIR:-/tmp}/gateway-proof.XXXXXX")"
@@ -44,7 +45,7 @@ mkdir -p "$out"
   echo "# routing-sim: 2000 ms latency, 30 % transient failures (seed 2026); gateway: every role in one process"
   "$bin/loadgen" --url "http://127.0.0.1:$http_port" --source proof-of-load --secret "$secret" \
     --requests 100 --concurrency 100 --wait --wait-timeout 600 --mongo-url "$GATEWAY_MONGO_URL" \
-    --simulator-url "http://127.0.0.1:$routing_port" --report-dir "$out"
+    --simulator-url "http://127.0.0.1:$routing_port" --report-dir "$out" --json "$out/summary.json"
   status=$?
   echo "# routing-sim at the end: $(curl -s "http://127.0.0.1:$routing_port/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop("perKey"); print(json.dumps(d))')"
   exit $status

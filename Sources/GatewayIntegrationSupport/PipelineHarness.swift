@@ -82,7 +82,9 @@ public final class PipelineHarness: Sendable {
     }
 
     /// Starts `gateway serve --role {role}` as a process of its own on this harness's database and stream, with the
-    /// harness's timing settings; `environment` adds or overrides variables (an api's port and secrets, say).
+    /// harness's timing settings; `environment` adds or overrides variables (an api's port and secrets, say). Its
+    /// output goes to `logFile`, else into `GATEWAY_TEST_LOG_DIR` when that is set (to look into a failed run), else
+    /// nowhere.
     public func startProcess(role: String, workerId: String, environment extra: [String: String] = [:], logFile: URL? = nil) throws -> ManagedProcess
     {
         let url = configuration.mongoURL.replacingDatabase(with: databaseName)
@@ -104,9 +106,12 @@ public final class PipelineHarness: Sendable {
             "GATEWAY_WORKER_ID": workerId,
             "GATEWAY_MONGO_POOL_SIZE": "8",
         ]
+        let keptLog = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG_DIR"].map {
+            URL(fileURLWithPath: $0).appendingPathComponent("\(databaseName)-\(role)-\(workerId)-\(UInt32.random(in: 0...UInt32.max)).log")
+        }
         let process = try ManagedProcess(
             name: "gateway \(role)", executable: Self.binary("gateway"), arguments: ["serve", "--role", role],
-            environment: environment.merging(extra) { $1 }, logFile: logFile)
+            environment: environment.merging(extra) { $1 }, logFile: logFile ?? keptLog)
         processes.withLock { $0.append(process) }
         return process
     }

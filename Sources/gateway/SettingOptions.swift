@@ -22,8 +22,8 @@ struct SettingOptions: ParsableArguments {
     var signatureTolerance: String?
     @Option(name: .customLong("ingest-timeout-ms"), help: "Longest wait for the store before a 503 (GATEWAY_INGEST_TIMEOUT_MS, default 2000).")
     var ingestTimeout: String?
-    @Option(help: "Ingest requests waiting on the store before new ones get 503 (GATEWAY_INGEST_MAX_IN_FLIGHT, default 4096).")
-    var ingestMaxInFlight: String?
+    @Option(help: "Deliveries waiting for a batch before new ones get 503 overloaded (GATEWAY_INGEST_QUEUE_MAX, default 4096).")
+    var ingestQueueMax: String?
     @Option(name: .customLong("migrations-dir"), help: "Folder of migration files (GATEWAY_MIGRATIONS_DIR, default migrations).")
     var migrationsDirectory: String?
 
@@ -40,7 +40,7 @@ struct SettingOptions: ParsableArguments {
             (.httpHost, httpHost), (.httpPort, httpPort), (.mongoURL, mongoURL), (.mongoPoolSize, mongoPoolSize),
             (.redisURL, redisURL), (.webhookSecrets, webhookSecrets), (.maxBodyBytes, maxBodyBytes),
             (.signatureToleranceSeconds, signatureTolerance), (.ingestTimeoutMilliseconds, ingestTimeout),
-            (.ingestMaxInFlight, ingestMaxInFlight), (.migrationsDirectory, migrationsDirectory),
+            (.ingestQueueMax, ingestQueueMax), (.migrationsDirectory, migrationsDirectory),
             (.routingURL, routingURL), (.workerConcurrency, workerConcurrency),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { setting, value in value.map { (setting, $0) } })

@@ -47,7 +47,9 @@ struct StoreCeiling: AsyncParsableCommand {
         let events = try (0..<rows).map { row in
             let body =
                 #"{"type":"shipment.status_updated","shipmentId":"\#(MongoShipmentSeeder.shipmentId(row % shipments + 1))","status":"in_transit","occurredAt":"2026-11-24T10:00:00Z","data":{"hub":"AMS-1","sequence":\#(row)}}"#
-            return try NewEvent(key: EventKey(source: "ceiling", eventId: "row-\(row)"), body: Array(body.utf8), receivedAt: Date(), encoder: MongoInboxStore.payloads)
+            return try NewEvent(
+                key: EventKey(source: "ceiling", eventId: "row-\(row)"), body: Array(body.utf8), receivedAt: Date(), encoder: MongoInboxStore.payloads
+            )
         }
         try await GatewayResources.using(configuration, databaseName: database) { resources in
             try await resources.migrations(configuration).applyPending()

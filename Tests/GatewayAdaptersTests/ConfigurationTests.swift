@@ -16,6 +16,14 @@ struct ConfigurationTests {
         #expect(configuration.signatureToleranceSeconds == 300)
         #expect(configuration.workerConcurrency == 256)
         #expect(configuration.workerEventsInFlight == 320, "a quarter more events than routing calls")
+        #expect(configuration.ingestBatches == BatchLimits(maxBatch: 128, maxInFlight: 2, maxQueued: 4_096, maxBytes: 16 * 1_024 * 1_024))
+    }
+
+    @Test func ingestBatchingIsConfigurableDownToSingleInserts() throws {
+        let configuration = try GatewayConfiguration.load(
+            overrides: [.ingestQueueMax: "64"],
+            environment: ["GATEWAY_INGEST_BATCH_MAX": "1", "GATEWAY_INGEST_BATCHES_IN_FLIGHT": "8", "GATEWAY_INGEST_QUEUE_MAX": "9"])
+        #expect(configuration.ingestBatches == BatchLimits(maxBatch: 1, maxInFlight: 8, maxQueued: 64))
     }
 
     @Test func aWorkerOfOneRoutingCallStillHoldsAnEventBeyondIt() throws {
@@ -42,6 +50,8 @@ struct ConfigurationTests {
         ("GATEWAY_HTTP_PORT", "eighty", "GATEWAY_HTTP_PORT: 'eighty' is not a whole number"),
         ("GATEWAY_HTTP_PORT", "70000", "GATEWAY_HTTP_PORT: 70000 is outside 0…65535"),
         ("GATEWAY_MAX_BODY_BYTES", "0", "GATEWAY_MAX_BODY_BYTES: 0 is outside 1…16777216"),
+        ("GATEWAY_INGEST_BATCH_MAX", "0", "GATEWAY_INGEST_BATCH_MAX: 0 is outside 1…10000"),
+        ("GATEWAY_INGEST_BATCHES_IN_FLIGHT", "65", "GATEWAY_INGEST_BATCHES_IN_FLIGHT: 65 is outside 1…64"),
         ("GATEWAY_WEBHOOK_SECRETS", "dhl", "GATEWAY_WEBHOOK_SECRETS: each entry must be source=whsec_…[,whsec_…]"),
         (
             "GATEWAY_WEBHOOK_SECRETS", "dhl=plain-text-secret",

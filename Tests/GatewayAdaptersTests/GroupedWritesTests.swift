@@ -18,7 +18,9 @@ struct GroupedWritesTests {
     private func store(_ eventIds: [String], in resources: GatewayResources) async throws -> [EventKey] {
         let inbox = MongoInboxStore(pool: resources.mongo)
         let keys = eventIds.map { EventKey(source: Fixtures.source, eventId: $0) }
-        for key in keys { _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date(), encoder: inbox.payloadEncoder)) }
+        for key in keys {
+            _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date(), encoder: inbox.payloadEncoder))
+        }
         return keys
     }
 

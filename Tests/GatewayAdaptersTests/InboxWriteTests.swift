@@ -21,7 +21,8 @@ struct InboxWriteTests {
     }
 
     private func event(_ eventId: String, body: String = Fixtures.body()) throws -> NewEvent {
-        try NewEvent(key: EventKey(source: Fixtures.source, eventId: eventId), body: Array(body.utf8), receivedAt: Date(), encoder: MongoInboxStore.payloads)
+        try NewEvent(
+            key: EventKey(source: Fixtures.source, eventId: eventId), body: Array(body.utf8), receivedAt: Date(), encoder: MongoInboxStore.payloads)
     }
 
     /// A write concern the store cannot satisfy (three data-bearing nodes of a one-node replica set) is reported
@@ -82,10 +83,11 @@ struct InboxWriteTests {
 
     @Test func theInboxDocumentHoldsTheEventsFieldsAndItsPayload() throws {
         let stored = try EventDocuments.inbox(event("fields"))
-        #expect(stored.fields.map(\.key) == [
-            "source", "eventId", "type", "shipmentId", "occurredAt", "payload", "status", "attempts", "version", "receivedAt", "availableAt",
-            "updatedAt", "history",
-        ])
+        #expect(
+            stored.fields.map(\.key) == [
+                "source", "eventId", "type", "shipmentId", "occurredAt", "payload", "status", "attempts", "version", "receivedAt", "availableAt",
+                "updatedAt", "history",
+            ])
         #expect(stored["shipmentId"] == .string("SHP-000123"))
         #expect(stored[path: "payload.data.scans"] == .array([.int32(1), .double(2.5), .bool(true), .null]))
         #expect(stored["history"] == .array([]))

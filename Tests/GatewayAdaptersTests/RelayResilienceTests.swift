@@ -36,7 +36,9 @@ struct RelayResilienceTests {
     private func store(_ count: Int, prefix: String, in resources: GatewayResources) async throws -> [EventKey] {
         let inbox = MongoInboxStore(pool: resources.mongo)
         let keys = (1...count).map { EventKey(source: Fixtures.source, eventId: "\(prefix)-\($0)") }
-        for key in keys { _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date(), encoder: inbox.payloadEncoder)) }
+        for key in keys {
+            _ = try await inbox.insert(NewEvent(key: key, body: Array(Fixtures.body().utf8), receivedAt: Date(), encoder: inbox.payloadEncoder))
+        }
         return keys
     }
 

@@ -12,10 +12,10 @@ import Testing
 /// bounded number of connections, over raw sockets as such a client would behave.
 @Suite("Slow and never-ending requests")
 struct SlowClientTests {
-    private func configuration(maxConnections: Int = 100, idleTimeout: Duration = .seconds(2)) -> GatewayConfiguration {
+    private func configuration(maxConnections: Int = 100, idleTimeout: Duration = .seconds(30)) -> GatewayConfiguration {
         var configuration = TestServices.configuration()
-        configuration.connectionLimits = ConnectionLimits(maxConnections: maxConnections, headTimeout: .seconds(1), bodyTimeout: .seconds(1))
-        configuration.httpIdleTimeout = idleTimeout
+        configuration.connectionLimits = ConnectionLimits(
+            maxConnections: maxConnections, headTimeout: .seconds(1), bodyTimeout: .seconds(1), idleTimeout: idleTimeout)
         return configuration
     }
 
@@ -61,12 +61,20 @@ struct SlowClientTests {
         }
     }
 
+    /// The head and body deadlines above run while the idle timeout is far longer, as in production: a request's
+    /// first byte must replace the idle connection's pending deadline with its head's.
     @Test func anIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout() async throws {
-        try await withLiveAPI(configuration()) { port, _ in
+        try await withLiveAPI(configuration(idleTimeout: .seconds(2))) { port, _ in
             let connection = try RawConnection(port: port)
             try connection.send("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
             let answered = await connection.receive(timeout: .seconds(10)) { PipelinedConnection.statusCodes(in: $0).count == 1 }
             #expect(PipelinedConnection.statusCodes(in: answered.text) == [200])
+            // A delivery answered on the event loop, not by Hummingbird, starts the idle deadline again.
+            try await Task.sleep(for: .milliseconds(1_500))
+            try connection.send(PipelinedConnection.delivery(id: "evt-idle", body: Fixtures.body()))
+            let accepted = await connection.receive(timeout: .seconds(10)) { PipelinedConnection.statusCodes(in: $0).count == 1 }
+            #expect(PipelinedConnection.statusCodes(in: accepted.text) == [202])
+            #expect(!accepted.closed)
             let started = ContinuousClock.now
             let idle = await connection.receive(timeout: .seconds(10))
             #expect(idle.closed && idle.text.isEmpty, "\(idle.text.debugDescription)")

@@ -54,7 +54,9 @@ struct PayloadTests {
 
     @Test(arguments: [#"{"":1}"#, #"{"a":{"b":[{"":null}]}}"#])
     func anEmptyKeyAnywhereIsRefusedWithTheReason(body: String) throws {
-        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder()) }
+        let error = try #require(throws: PayloadError.self) {
+            try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder())
+        }
         #expect(error.reason.hasPrefix("body cannot be stored: an object key is empty at byte"))
     }
 
@@ -62,7 +64,9 @@ struct PayloadTests {
     /// (searched) and long ones (hashed) alike.
     @Test(arguments: [#"{"a":1,"b":2,"a":3}"#, "{" + (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",") + #","k39":0}"#])
     func aRepeatedKeyIsRefusedWithTheReason(body: String) throws {
-        let error = try #require(throws: PayloadError.self) { try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder()) }
+        let error = try #require(throws: PayloadError.self) {
+            try NewEvent(key: key, body: Array(body.utf8), receivedAt: now, encoder: JSONTextPayloadEncoder())
+        }
         #expect(error.reason.contains("appears twice in one object"))
     }
 

@@ -22,7 +22,8 @@ struct RelayDueEventsTests {
         var keys: [EventKey] = []
         for index in 1...count {
             let key = EventKey(source: "courier", eventId: "\(prefix)-\(index)")
-            _ = try await store.insert(NewEvent(key: key, body: Array(#"{"shipmentId":"SHP-1"}"#.utf8), receivedAt: clock.now(), encoder: store.payloadEncoder))
+            _ = try await store.insert(
+                NewEvent(key: key, body: Array(#"{"shipmentId":"SHP-1"}"#.utf8), receivedAt: clock.now(), encoder: store.payloadEncoder))
             keys.append(key)
         }
         return keys

@@ -4,9 +4,9 @@ import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import Synchronization
 
-/// What one api process allows its HTTP connections: how many may be open, and how long a request's head and body
-/// may take to arrive. A producer that sends slowly, or never finishes, then costs a connection for seconds, not
-/// for ever; idle keep-alive connections are Hummingbird's to close (its `idleTimeout`).
+/// What one api process allows its HTTP connections: how many may be open, how long a request's head and body may
+/// take to arrive, and how long a connection may stay idle between requests. A producer that sends slowly, never
+/// finishes, or holds a connection open for nothing then costs a connection for seconds, not for ever.
 public struct ConnectionLimits: Sendable {
     /// Connections open at once; one more is closed as soon as it is accepted.
     public var maxConnections: Int
@@ -14,18 +14,21 @@ public struct ConnectionLimits: Sendable {
     public var headTimeout: Duration
     /// From the end of a request's head to the end of its body.
     public var bodyTimeout: Duration
+    /// From the last reply to the next request's first byte, on a keep-alive connection.
+    public var idleTimeout: Duration
 
     /// Creates the limits.
-    public init(maxConnections: Int, headTimeout: Duration, bodyTimeout: Duration) {
+    public init(maxConnections: Int, headTimeout: Duration, bodyTimeout: Duration, idleTimeout: Duration) {
         self.maxConnections = maxConnections
         self.headTimeout = headTimeout
         self.bodyTimeout = bodyTimeout
+        self.idleTimeout = idleTimeout
     }
 }
 
 /// Installs the api's own HTTP/1 handlers on each connection: ``ConnectionGate`` in front of everything, then, in
 /// front of Hummingbird's codec from SwiftNIO's HTTP/1 parts to HTTPTypes, ``RequestDeadlineHandler`` and
-/// ``IngestRejectionHandler``. Hummingbird adds its additional channel handlers after that codec and offers no
+/// ``IngestHandler``. Hummingbird adds its additional channel handlers after that codec and offers no
 /// other place, so this one moves them where they belong as it is added, then removes itself.
 final class HTTP1GuardsInstaller: ChannelInboundHandler, RemovableChannelHandler {
     /// It leaves the pipeline before any request arrives.
@@ -33,12 +36,12 @@ final class HTTP1GuardsInstaller: ChannelInboundHandler, RemovableChannelHandler
 
     private let limits: ConnectionLimits
     private let openConnections: OpenConnections
-    private let makeRejectionHandler: () -> IngestRejectionHandler
+    private let makeIngestHandler: () -> IngestHandler
 
-    init(limits: ConnectionLimits, openConnections: OpenConnections, makeRejectionHandler: @escaping () -> IngestRejectionHandler) {
+    init(limits: ConnectionLimits, openConnections: OpenConnections, makeIngestHandler: @escaping () -> IngestHandler) {
         self.limits = limits
         self.openConnections = openConnections
-        self.makeRejectionHandler = makeRejectionHandler
+        self.makeIngestHandler = makeIngestHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -49,7 +52,7 @@ final class HTTP1GuardsInstaller: ChannelInboundHandler, RemovableChannelHandler
             try pipeline.addHandler(
                 ConnectionGate(openConnections: openConnections, limit: limits.maxConnections, deadlines: deadlines), position: .first)
             try pipeline.addHandler(deadlines, position: .before(codec))
-            try pipeline.addHandler(makeRejectionHandler(), position: .before(codec))
+            try pipeline.addHandler(makeIngestHandler(), position: .before(codec))
         } catch {
             // A connection served without its guards would be correct but unprotected; refuse it loudly.
             context.fireErrorCaught(error)
@@ -123,27 +126,28 @@ final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// Times each request on a connection: its head must arrive within ``ConnectionLimits/headTimeout`` of its first
-/// byte, its body within ``ConnectionLimits/bodyTimeout`` of its head. A request that misses its deadline is
-/// answered 408 and the connection closed (only closed when an earlier request's response is still owed, so that
-/// replies keep HTTP/1.1's order).
+/// byte, its body within ``ConnectionLimits/bodyTimeout`` of its head; a request that misses its deadline is answered
+/// 408 and the connection closed (only closed when an earlier request's response is still owed, so that replies keep
+/// HTTP/1.1's order). A connection that waits for nothing, no request being read and no reply owed, is closed after
+/// ``ConnectionLimits/idleTimeout``.
 ///
-/// A deadline is a time stored per request; the one timer of a connection is scheduled only when none is pending
-/// and, on firing, looks at the deadline of whatever request is then being read. A connection of quick requests
-/// thus costs one timer per timeout period, not one per request.
+/// A deadline is a time stored per request; the one timer of a connection is scheduled only when none is pending and,
+/// on firing, looks at the deadline of whatever is then being waited for. A connection of quick requests thus costs
+/// one timer per timeout period, not one per request.
 ///
-/// It reads SwiftNIO's HTTP/1 parts in front of ``IngestRejectionHandler``, which may hold a delivery's head until
-/// its body is complete; that handler's own answers are reported to it as ``RequestAnswered`` events.
+/// It reads SwiftNIO's HTTP/1 parts in front of ``IngestHandler``, which may hold a delivery until it is stored; that
+/// handler's own answers are reported to it as ``RequestAnswered`` events.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// An outbound event: ``IngestRejectionHandler`` answered a request without writing through this handler.
+    /// An outbound event: ``IngestHandler`` answered a request without writing through this handler.
     struct RequestAnswered {}
 
     private enum Phase: Equatable {
-        /// Between requests: nothing is timed.
+        /// Between requests: idle once no reply is owed.
         case idle
         /// Bytes of a request arrived, its head is not complete.
         case readingHead
@@ -155,9 +159,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private let limits: ConnectionLimits
     private var phase = Phase.idle
-    /// When the part being read is due.
+    /// When what is waited for is due: the part being read, or the next request of an idle connection.
     private var deadline = NIODeadline.distantFuture
     private var timer: Scheduled<Void>?
+    /// When the pending timer fires.
+    private var timerDeadline = NIODeadline.distantFuture
     private var context: ChannelHandlerContext?
     /// Requests whose head arrived and whose response has not been written.
     private var responsesOwed = 0
@@ -168,6 +174,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        wait(within: limits.idleTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -179,7 +186,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Called by ``ConnectionGate`` for every read: the first bytes of a request start its head's deadline.
     func bytesArrived() {
         guard phase == .idle else { return }
-        read(.readingHead, within: limits.headTimeout)
+        phase = .readingHead
+        wait(within: limits.headTimeout)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -187,7 +195,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapInboundIn(data) {
         case .head:
             responsesOwed += 1
-            read(.readingBody, within: limits.bodyTimeout)
+            phase = .readingBody
+            wait(within: limits.bodyTimeout)
         case .body:
             break
         case .end:
@@ -204,7 +213,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { responsesOwed -= 1 }
+        if case .end = unwrapOutboundIn(data) { responseWritten() }
         context.write(data, promise: promise)
     }
 
@@ -213,28 +222,49 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
-        responsesOwed -= 1
+        responseWritten()
         promise?.succeed()
     }
 
-    private func read(_ next: Phase, within timeout: Duration) {
-        phase = next
+    private func responseWritten() {
+        responsesOwed -= 1
+        if phase == .idle, responsesOwed == 0 { wait(within: limits.idleTimeout) }
+    }
+
+    /// A later deadline keeps the pending timer, which reschedules itself when it fires early; only an earlier one
+    /// (a head's after the idle connection's) replaces it.
+    private func wait(within timeout: Duration) {
         deadline = .now() + TimeAmount(timeout)
-        if timer == nil { scheduleTimer() }
+        guard let pending = timer else { return scheduleTimer() }
+        if deadline < timerDeadline {
+            pending.cancel()
+            scheduleTimer()
+        }
     }
 
     private func scheduleTimer() {
         guard let context else { return }
+        timerDeadline = deadline
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
     }
 
     private func timerFired() {
         timer = nil
-        guard phase == .readingHead || phase == .readingBody, let context else { return }
-        if deadline > .now() {
-            scheduleTimer()
-        } else {
-            deadlinePassed(context: context)
+        guard let context else { return }
+        switch phase {
+        case .closing:
+            return
+        case .idle where responsesOwed > 0:
+            // A reply is owed: nothing is waited for from the client; the reply re-arms the idle deadline.
+            return
+        case .idle, .readingHead, .readingBody:
+            guard deadline <= .now() else { return scheduleTimer() }
+            if phase == .idle {
+                phase = .closing
+                context.close(promise: nil)
+            } else {
+                deadlinePassed(context: context)
+            }
         }
     }
 

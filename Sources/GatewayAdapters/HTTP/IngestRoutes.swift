@@ -5,7 +5,9 @@ import Metrics
 import NIOCore
 import Synchronization
 
-/// `POST /webhooks/{source}`: the ingest contract documented in docs/ingest.md and `openapi.yaml`.
+/// `POST /webhooks/{source}` for the deliveries ``IngestHandler`` leaves to Hummingbird (HTTP/1.0, `Expect:
+/// 100-continue`, a body over the limit, a request pipelined behind one still waiting for its reply): the same
+/// contract (docs/ingest.md and `openapi.yaml`), as an async route.
 public struct IngestRoutes: Sendable {
     /// Limits that keep the ingest path answering in bounded time.
     public struct Limits: Sendable {
@@ -13,20 +15,16 @@ public struct IngestRoutes: Sendable {
         public var maxBodyBytes: Int
         /// Longest wait for the store before a 503.
         public var storeTimeout: Duration
-        /// Requests waiting on the store at once before new ones get 503.
-        public var maxInFlight: Int
 
         /// Creates the limits.
-        public init(maxBodyBytes: Int, storeTimeout: Duration, maxInFlight: Int) {
+        public init(maxBodyBytes: Int, storeTimeout: Duration) {
             self.maxBodyBytes = maxBodyBytes
             self.storeTimeout = storeTimeout
-            self.maxInFlight = maxInFlight
         }
     }
 
     private let ingest: IngestEvent
     private let limits: Limits
-    private let inFlight = InFlightCounter()
 
     /// Creates the routes around the ingest use case.
     public init(ingest: IngestEvent, limits: Limits) {
@@ -54,34 +52,20 @@ public struct IngestRoutes: Sendable {
         }
         let event: NewEvent
         do {
-            event = try ingest.accept(WebhookDelivery(source: source, body: body) { request.headers.standardWebhooks($0) })
+            event = try ingest.accept(
+                WebhookDelivery(source: source, body: body) { name in request.headers.first { $0.name.canonicalName == name }?.value })
         } catch {
-            return answer(Self.reply(for: error).response)
+            return answer(IngestReplies.reply(for: error).response)
         }
-        guard inFlight.enter(limit: limits.maxInFlight) else {
-            return answer(
-                JSONReply.error(.serviceUnavailable, code: "overloaded", message: "the gateway is at capacity; retry shortly", retryAfterSeconds: 1)
-                    .response)
-        }
-        defer { inFlight.leave() }
         let ingest = self.ingest
         let receipt: IngestReceipt?
         do {
             receipt = try await withDeadline(limits.storeTimeout) { try await ingest.store(event) }
         } catch let error as IngestError {
-            return answer(Self.reply(for: error).response)
+            return answer(IngestReplies.reply(for: error).response)
         }
-        guard let receipt else {
-            return answer(
-                JSONReply.error(
-                    .serviceUnavailable, code: "store_timeout", message: "the event store did not confirm the write in time; retry",
-                    retryAfterSeconds: 2
-                ).response)
-        }
-        switch receipt.outcome {
-        case .stored: return answer(JSONReply(.accepted, [("id", receipt.key.eventId), ("status", "accepted")]).response)
-        case .duplicate: return answer(JSONReply(.ok, [("id", receipt.key.eventId), ("status", "duplicate")]).response)
-        }
+        guard let receipt else { return answer(IngestReplies.reply(for: .storeTimeout).response) }
+        return answer(IngestReplies.reply(for: receipt).response)
     }
 
     private func tooLarge() -> Response {
@@ -92,6 +76,16 @@ public struct IngestRoutes: Sendable {
         IngestMetrics.count(response.status)
         return response
     }
+}
+
+/// The reply to each ingest outcome, the same on the event loop (``IngestHandler``) and in the route.
+enum IngestReplies {
+    static func reply(for receipt: IngestReceipt) -> JSONReply {
+        switch receipt.outcome {
+        case .stored: JSONReply(.accepted, [("id", receipt.key.eventId), ("status", "accepted")])
+        case .duplicate: JSONReply(.ok, [("id", receipt.key.eventId), ("status", "duplicate")])
+        }
+    }
 
     static func reply(for error: IngestError) -> JSONReply {
         switch error {
@@ -99,6 +93,8 @@ public struct IngestRoutes: Sendable {
         case .malformedRequest: JSONReply.error(.badRequest, code: "invalid_request", message: error.description)
         case .unauthenticated: JSONReply.error(.unauthorized, code: "invalid_signature", message: error.description)
         case .invalidPayload: JSONReply.error(.badRequest, code: "invalid_payload", message: error.description)
+        case .overloaded: JSONReply.error(.serviceUnavailable, code: "overloaded", message: error.description, retryAfterSeconds: 1)
+        case .storeTimeout: JSONReply.error(.serviceUnavailable, code: "store_timeout", message: error.description, retryAfterSeconds: 2)
         case .storeUnavailable: JSONReply.error(.serviceUnavailable, code: "store_unavailable", message: error.description, retryAfterSeconds: 2)
         }
     }
@@ -106,72 +102,26 @@ public struct IngestRoutes: Sendable {
 
 /// Counts ingest replies by status for `/metrics`.
 enum IngestMetrics {
-    private static let counters = Mutex<[Int: Counter]>([:])
+    /// The counters of the statuses ingest answers, made once; another status takes a lock.
+    private static let common = Dictionary(uniqueKeysWithValues: [200, 202, 400, 401, 404, 408, 413, 503].map { ($0, counter($0)) })
+    private static let others = Mutex<[Int: Counter]>([:])
 
     static func count(_ status: HTTPResponse.Status) {
-        let counter = counters.withLock { counters in
-            if let counter = counters[status.code] { return counter }
-            let counter = Counter(label: "gateway_ingest_responses_total", dimensions: [("status", String(status.code))])
-            counters[status.code] = counter
-            return counter
-        }
-        counter.increment()
-    }
-}
-
-/// The number of ingest requests waiting on the store, bounded so overload is answered, not queued.
-private final class InFlightCounter: Sendable {
-    private let count = Atomic<Int>(0)
-
-    func enter(limit: Int) -> Bool {
-        if count.add(1, ordering: .relaxed).newValue > limit {
-            count.subtract(1, ordering: .relaxed)
-            return false
-        }
-        return true
+        if let counter = common[status.code] { return counter.increment() }
+        others.withLock { counters in
+            if counters[status.code] == nil { counters[status.code] = counter(status.code) }
+            return counters[status.code]!
+        }.increment()
     }
 
-    func leave() {
-        count.subtract(1, ordering: .relaxed)
+    private static func counter(_ code: Int) -> Counter {
+        Counter(label: "gateway_ingest_responses_total", dimensions: [("status", String(code))])
     }
 }
 
 extension WebhookDelivery {
-    /// The delivery of a request to `/webhooks/{source}`, whose Standard Webhooks headers `header` reads.
-    init(source: String, body: ByteBuffer, header: (StandardWebhooksHeader) -> String?) {
-        self.init(
-            source: source, headers: SignedHeaders(id: header(.id), timestamp: header(.timestamp), signature: header(.signature)),
-            body: Array(body.readableBytesView))
-    }
-}
-
-/// The Standard Webhooks headers and their `svix-` aliases.
-enum StandardWebhooksHeader: String {
-    case id, timestamp, signature
-
-    /// The header's own name and its alias, built once: validating a field name costs more than the lookup.
-    var names: (standard: HTTPField.Name, alias: HTTPField.Name) {
-        switch self {
-        case .id: Self.idNames
-        case .timestamp: Self.timestampNames
-        case .signature: Self.signatureNames
-        }
-    }
-
-    private static let idNames = names(of: .id)
-    private static let timestampNames = names(of: .timestamp)
-    private static let signatureNames = names(of: .signature)
-
-    private static func names(of header: Self) -> (standard: HTTPField.Name, alias: HTTPField.Name) {
-        (HTTPField.Name("webhook-\(header.rawValue)")!, HTTPField.Name("svix-\(header.rawValue)")!)
-    }
-}
-
-extension HTTPFields {
-    /// The value of a Standard Webhooks header, under its own name or its `svix-` alias.
-    func standardWebhooks(_ header: StandardWebhooksHeader) -> String? {
-        // The first field of either name; `self[name]` would join repeated fields, which no producer sends.
-        let names = header.names
-        return (first { $0.name == names.standard } ?? first { $0.name == names.alias })?.value
+    /// The delivery of a request to `/webhooks/{source}`; `header` gives the first field of a lowercase name.
+    init(source: String, body: ByteBuffer, header: (String) -> String?) {
+        self.init(source: source, headers: SignedHeaders(reading: header), body: Array(body.readableBytesView))
     }
 }

@@ -4,7 +4,7 @@ import Hummingbird
 import NIOCore
 
 /// A small JSON reply built without an encoder: the ingest path answers thousands of them a second. It is
-/// sent as a Hummingbird ``Response`` or, by ``IngestRejectionHandler``, straight onto the channel.
+/// sent as a Hummingbird ``Response`` or, by ``IngestHandler``, straight onto the channel.
 struct JSONReply {
     var status: HTTPResponse.Status
     var headers: HTTPFields

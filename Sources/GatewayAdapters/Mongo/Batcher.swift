@@ -1,4 +1,33 @@
+import GatewayCore
+import Metrics
 import Synchronization
+
+/// How a ``Batcher`` groups and bounds its requests.
+public struct BatchLimits: Sendable, Equatable {
+    /// Requests per batch (1: no grouping).
+    public var maxBatch: Int
+    /// Batches sent at once; few, because the store slows down under concurrency.
+    public var maxInFlight: Int
+    /// Requests waiting for a batch; beyond it a request is refused at once instead of waiting behind a stalled store.
+    public var maxQueued: Int
+    /// Bytes per batch: a MongoDB command holds at most 16 MiB of documents, so a batch is cut before it would pass.
+    public var maxBytes: Int
+
+    public init(maxBatch: Int, maxInFlight: Int, maxQueued: Int = .max, maxBytes: Int = 16 * 1_024 * 1_024) {
+        self.maxBatch = maxBatch
+        self.maxInFlight = maxInFlight
+        self.maxQueued = maxQueued
+        self.maxBytes = maxBytes
+    }
+}
+
+/// Why a ``Batcher`` did not take a request.
+struct BatcherQueueFull: Error, CustomStringConvertible {
+    let operation: String
+    let limit: Int
+
+    var description: String { "\(limit) requests already wait to \(operation)" }
+}
 
 /// Groups concurrent requests of one kind into batches, each sent to the store in a few round trips, however
 /// many requests it holds.
@@ -7,55 +36,107 @@ import Synchronization
 /// trips, so concurrent callers share round trips (and journal flushes) exactly when the store is the
 /// bottleneck. There is no timer: at low load a batch holds one request and adds no delay. Each request
 /// still gets its own answer.
+///
+/// Batches are sent from the pool's threads, one job draining the queue for as long as it has requests: no task is
+/// started per request or per batch, and a caller may wait with a completion instead of a task
+/// (``submit(_:completion:)``). Metrics, by `name`: `gateway_store_batch_size` and `gateway_store_batch_wait_seconds`
+/// (how long each batch's oldest request waited), `gateway_store_batch_queue_depth` and
+/// `gateway_store_batches_in_flight`.
 final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
-    /// Sends one batch; returns one result per request, in the requests' order.
-    typealias Send = @Sendable ([Request]) async throws -> [Result<Response, any Error>]
+    /// Sends one batch; returns one result per request, in the requests' order. When it throws, every request of the
+    /// batch gets the error.
+    typealias Send = @Sendable ([Request], MongoDatabase) throws -> [Result<Response, any Error>]
+    /// An answer's way back to its caller.
+    typealias Completion = @Sendable (Result<Response, any Error>) -> Void
 
     private struct Waiting {
         let request: Request
-        let continuation: CheckedContinuation<Response, any Error>
+        let bytes: Int
+        let queuedAt: ContinuousClock.Instant
+        let completion: Completion
     }
 
     private struct State {
         var queue: [Waiting] = []
+        var head = 0
         var senders = 0
+
+        var queued: Int { queue.count - head }
     }
 
-    private let maxBatch: Int
-    private let maxSenders: Int
+    private let operation: String
+    private let pool: MongoConnectionPool
+    private let lane: MongoConnectionPool.Lane
+    private let limits: BatchLimits
+    private let size: @Sendable (Request) -> Int
     private let send: Send
     private let state = Mutex(State())
+    private let batchSize: Recorder
+    private let batchWait: Timer
+    private let queueDepth: Gauge
+    private let inFlight: Meter
 
     /// - Parameters:
-    ///   - maxBatch: requests per batch.
-    ///   - maxSenders: batches in flight at once; few, because the store slows down under concurrency.
-    ///   - send: sends one batch. When it throws, every request of the batch gets its error.
-    init(maxBatch: Int, maxSenders: Int, send: @escaping Send) {
-        self.maxBatch = maxBatch
-        self.maxSenders = maxSenders
+    ///   - name: the batcher's name in its metrics.
+    ///   - operation: what a batch does, for errors (e.g. `insert events`).
+    ///   - size: a request's bytes, for ``BatchLimits/maxBytes``.
+    init(
+        name: String, operation: String, pool: MongoConnectionPool, lane: MongoConnectionPool.Lane = .pipeline, limits: BatchLimits,
+        size: @escaping @Sendable (Request) -> Int = { _ in 0 }, send: @escaping Send
+    ) {
+        self.operation = operation
+        self.pool = pool
+        self.lane = lane
+        self.limits = limits
+        self.size = size
         self.send = send
+        let dimensions = [("batcher", name)]
+        batchSize = Recorder(label: "gateway_store_batch_size", dimensions: dimensions, aggregate: true)
+        batchWait = Timer(label: "gateway_store_batch_wait_seconds", dimensions: dimensions)
+        queueDepth = Gauge(label: "gateway_store_batch_queue_depth", dimensions: dimensions)
+        inFlight = Meter(label: "gateway_store_batches_in_flight", dimensions: dimensions)
     }
 
+    /// Queues `request`; `completion` gets its answer on one of the pool's threads.
+    /// - Returns: false, without calling `completion`, when ``BatchLimits/maxQueued`` requests already wait.
+    func submit(_ request: Request, completion: @escaping Completion) -> Bool {
+        let waiting = Waiting(request: request, bytes: size(request), queuedAt: .now, completion: completion)
+        let startSender = state.withLock { state -> Bool? in
+            guard state.queued < limits.maxQueued else { return nil }
+            state.queue.append(waiting)
+            guard state.senders < limits.maxInFlight else { return false }
+            state.senders += 1
+            return true
+        }
+        guard let startSender else { return false }
+        if startSender { pool.execute(operation, lane: lane) { self.drain($0) } }
+        return true
+    }
+
+    /// Queues `request` and waits for its answer.
+    /// - Throws: the request's error, or ``BatcherQueueFull``.
     func submit(_ request: Request) async throws -> Response {
         try await withCheckedThrowingContinuation { continuation in
-            let startSender = state.withLock { state -> Bool in
-                state.queue.append(Waiting(request: request, continuation: continuation))
-                guard state.senders < maxSenders else { return false }
-                state.senders += 1
-                return true
+            guard submit(request, completion: { continuation.resume(with: $0) }) else {
+                continuation.resume(throwing: BatcherQueueFull(operation: operation, limit: limits.maxQueued))
+                return
             }
-            if startSender { Task { await sendUntilEmpty() } }
         }
     }
 
-    private func sendUntilEmpty() async {
+    /// Sends batches with one client for as long as requests wait, then retires this sender.
+    private func drain(_ database: Result<MongoDatabase, StoreError>) {
+        inFlight.increment()
+        defer { inFlight.decrement() }
         while let batch = nextBatch() {
+            batchSize.record(batch.count)
+            batchWait.recordNanoseconds((ContinuousClock.now - batch[0].queuedAt).nanoseconds)
             do {
-                let results = try await send(batch.map(\.request))
+                let results = try send(batch.map(\.request), database.get())
                 precondition(results.count == batch.count, "a batch of \(batch.count) requests got \(results.count) results")
-                for (waiting, result) in zip(batch, results) { waiting.continuation.resume(with: result) }
+                for (waiting, result) in zip(batch, results) { waiting.completion(result) }
             } catch {
-                for waiting in batch { waiting.continuation.resume(throwing: error) }
+                for waiting in batch { waiting.completion(.failure(error)) }
             }
         }
     }
@@ -63,13 +144,33 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
     /// Takes the next batch, or retires this sender when there is nothing left.
     private func nextBatch() -> [Waiting]? {
         state.withLock { state in
-            guard !state.queue.isEmpty else {
+            guard state.queued > 0 else {
                 state.senders -= 1
                 return nil
             }
-            let batch = Array(state.queue.prefix(maxBatch))
-            state.queue.removeFirst(batch.count)
+            var batch: [Waiting] = []
+            var bytes = 0
+            while state.queued > 0, batch.count < limits.maxBatch {
+                let next = state.queue[state.head]
+                guard batch.isEmpty || bytes + next.bytes <= limits.maxBytes else { break }
+                batch.append(next)
+                bytes += next.bytes
+                state.head += 1
+            }
+            // The served prefix is dropped once it is half the array: under steady load the queue never empties.
+            if state.head * 2 >= state.queue.count {
+                state.queue.removeFirst(state.head)
+                state.head = 0
+            }
+            queueDepth.record(state.queued)
             return batch
         }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds.
+    fileprivate var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }

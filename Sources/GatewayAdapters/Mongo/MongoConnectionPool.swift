@@ -14,6 +14,9 @@ public final class MongoConnectionPool: @unchecked Sendable {
     public let databaseName: String
     private let pool: OpaquePointer
     private let threads: NIOThreadPool
+    /// Threads of their own for ingest's inserts, so that a delivery's write never queues behind the relay's and the
+    /// workers' jobs in this process.
+    private let ingestThreads: NIOThreadPool
     private let redoableWriteConcern: BSONDocument?
 
     /// Connects lazily to `url`; the first operation selects a server.
@@ -22,11 +25,14 @@ public final class MongoConnectionPool: @unchecked Sendable {
     ///     2 s when it does not set them, so an unavailable store fails fast instead of hanging for 30 s;
     ///     `journal` defaults to true (see ``requireJournalledWrites(_:)``).
     ///   - databaseName: overrides the database named in the URL (tests use one database each).
-    ///   - size: the number of clients and threads.
+    ///   - size: the number of clients and threads for everything but ingest's inserts.
+    ///   - ingestLane: clients and threads kept for ingest's inserts (``Lane/ingest``).
     ///   - socketTimeout: `socketTimeoutMS` unless the URL sets it: a store that stops answering without closing
     ///     its connections (frozen, or cut off by the network) holds a thread at most this long, not libmongoc's 5 minutes.
     /// - Throws: ``StoreError`` when the URL is invalid.
-    public init(url: String, databaseName: String? = nil, size: Int = 16, socketTimeout: Duration = .seconds(10)) throws(StoreError) {
+    public init(
+        url: String, databaseName: String? = nil, size: Int = 16, ingestLane: Int = 2, socketTimeout: Duration = .seconds(10)
+    ) throws(StoreError) {
         _ = mongocInitialized
         var error = bson_error_t()
         guard let uri = mongoc_uri_new_with_error(url, &error) else {
@@ -43,12 +49,14 @@ public final class MongoConnectionPool: @unchecked Sendable {
             throw StoreError(mongoc: error, operation: "create client pool")
         }
         mongoc_client_pool_set_error_api(pool, 2)
-        mongoc_client_pool_max_size(pool, UInt32(size))
+        mongoc_client_pool_max_size(pool, UInt32(size + ingestLane))
         if mongoc_uri_get_appname(uri) == nil { mongoc_client_pool_set_appname(pool, "courier-event-gateway") }
         self.pool = pool
         self.databaseName = databaseName ?? mongoc_uri_get_database(uri).map { String(cString: $0) } ?? "gateway"
         self.threads = NIOThreadPool(numberOfThreads: size)
+        self.ingestThreads = NIOThreadPool(numberOfThreads: max(ingestLane, 1))
         threads.start()
+        ingestThreads.start()
     }
 
     /// Makes every write wait for the server's journal unless the URL chose otherwise.
@@ -101,8 +109,29 @@ public final class MongoConnectionPool: @unchecked Sendable {
         }
     }
 
+    /// Which threads run a job: ingest's inserts have their own.
+    package enum Lane: Sendable {
+        case ingest
+        case pipeline
+    }
+
+    /// Runs `body` on the `lane`'s threads with a client, without a task: `body` gets the database, or an
+    /// `unavailable` error when the pool is shut down.
+    package func execute(_ operation: String, lane: Lane, _ body: @escaping @Sendable (Result<MongoDatabase, StoreError>) -> Void) {
+        (lane == .ingest ? ingestThreads : threads).submit { [self] state in
+            guard case .active = state else {
+                body(.failure(StoreError(.unavailable, operation: operation, message: "the connection pool is shut down")))
+                return
+            }
+            let client = mongoc_client_pool_pop(pool)!
+            defer { mongoc_client_pool_push(pool, client) }
+            body(.success(MongoDatabase(client: client, name: databaseName, redoableWriteConcern: redoableWriteConcern)))
+        }
+    }
+
     /// Stops the threads (after in-flight jobs finish) and closes every connection.
     public func shutdown() async {
+        try? await ingestThreads.shutdownGracefully()
         try? await threads.shutdownGracefully()
         mongoc_client_pool_destroy(pool)
     }

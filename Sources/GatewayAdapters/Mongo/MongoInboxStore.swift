@@ -7,14 +7,14 @@ public struct MongoInboxStore: InboxStore {
     /// The largest document MongoDB stores (`maxBsonObjectSize`).
     static let maxDocumentBytes = 16 * 1_024 * 1_024
 
-    /// Creates the store on a connection pool.
-    public init(pool: MongoConnectionPool) {
-        // SecantusDB takes ~270 journalled single inserts/s but thousands of rows/s in batches, so grouped, ingest
-        // outruns the store's single-insert limit.
-        inserts = Batcher(maxBatch: 128, maxSenders: 2) { documents in
-            try await pool.withDatabase("insert events") { database in
-                try Self.insertGroup(documents, into: database.collection(Collections.events))
-            }
+    /// Creates the store on a connection pool; `limits` group and bound the inserts (`GATEWAY_INGEST_*`).
+    public init(pool: MongoConnectionPool, limits: BatchLimits = GatewayConfiguration().ingestBatches) {
+        // A store takes far more rows a second in batches than in single inserts, so grouped, ingest outruns the
+        // store's single-insert limit; the inserts have the pool's ingest lane to themselves.
+        inserts = Batcher(
+            name: "ingest", operation: "insert events", pool: pool, lane: .ingest, limits: limits, size: \.byteCount
+        ) { documents, database in
+            try Self.insertGroup(documents, into: database.collection(Collections.events))
         }
     }
 
@@ -24,8 +24,16 @@ public struct MongoInboxStore: InboxStore {
     ///
     /// The document is encoded and checked here, before it joins a batch: one the store cannot take fails its own
     /// delivery (`invalidDocument`), never the deliveries it would have shared a batch with.
-    public func insert(_ event: NewEvent) async throws -> InsertOutcome {
-        try await inserts.submit(Self.encodedDocument(for: event))
+    public func insert(_ event: NewEvent, completion: @escaping @Sendable (Result<InsertOutcome, any Error>) -> Void) {
+        let document: BSONBuffer
+        do {
+            document = try Self.encodedDocument(for: event)
+        } catch {
+            return completion(.failure(error))
+        }
+        guard inserts.submit(document, completion: completion) else {
+            return completion(.failure(StoreError(.overloaded, operation: "insert events", message: "too many deliveries wait for the store")))
+        }
     }
 
     /// Payloads as BSON, written while they are read.

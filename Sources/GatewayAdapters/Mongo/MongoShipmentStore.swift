@@ -9,17 +9,16 @@ public struct MongoShipmentStore: ShipmentStore {
     /// Creates the store on a connection pool.
     public init(pool: MongoConnectionPool) {
         // Claims come in batches, so their shipment reads arrive together: one `$in` read serves them all.
-        reads = Batcher(maxBatch: 100, maxSenders: 2) { shipmentIds in
-            let documents = try await pool.withDatabase("find shipments") { database in
-                try database.collection(Collections.shipments).find(["shipmentId": .document(["$in": .array(Set(shipmentIds).map(BSON.string))])])
-            }
+        reads = Batcher(name: "shipment_reads", operation: "find shipments", pool: pool, limits: MongoWorkerStore.groups) { shipmentIds, database in
+            let documents = try database.collection(Collections.shipments).find(
+                ["shipmentId": .document(["$in": .array(Set(shipmentIds).map(BSON.string))])])
             let shipments = Dictionary(documents.map(Self.shipment(from:)).map { ($0.shipmentId, $0) }) { first, _ in first }
             return shipmentIds.map { .success(shipments[$0]) }
         }
         // And their routing calls end together: one `update` command applies a group of decisions.
-        routingUpdates = Batcher(maxBatch: 100, maxSenders: 2) { updates in
-            try await pool.withDatabase("update shipments") { database in try Self.applyGroup(updates, in: database.collection(Collections.shipments))
-            }
+        routingUpdates = Batcher(name: "shipment_updates", operation: "update shipments", pool: pool, limits: MongoWorkerStore.groups) {
+            updates, database in
+            try Self.applyGroup(updates, in: database.collection(Collections.shipments))
         }
     }
 

@@ -11,16 +11,17 @@ public struct MongoWorkerStore: EventRepository {
     public init(pool: MongoConnectionPool) {
         // A worker claims the events of one stream read at about the same moment: grouped, they cost the store
         // three operations per batch instead of a read and a compare-and-set per event.
-        claims = Batcher(maxBatch: 100, maxSenders: 2) { requests in
-            try await pool.withDatabase("claim events") { database in
-                try Self.claimGroup(requests, in: database.collection(Collections.events))
-            }
+        claims = Batcher(name: "claims", operation: "claim events", pool: pool, limits: Self.groups) { requests, database in
+            try Self.claimGroup(requests, in: database.collection(Collections.events))
         }
         // Their routing calls end at about the same moments too: one `update` command writes a group of outcomes.
-        outcomes = Batcher(maxBatch: 100, maxSenders: 2) { writes in
-            try await pool.withDatabase("record outcomes") { database in try Self.recordGroup(writes, in: database) }
+        outcomes = Batcher(name: "outcomes", operation: "record outcomes", pool: pool, limits: Self.groups) { writes, database in
+            try Self.recordGroup(writes, in: database)
         }
     }
+
+    /// A worker's events reach each step together, a stream read's worth at a time.
+    static let groups = BatchLimits(maxBatch: 100, maxInFlight: 2)
 
     /// Claims the event, grouped with concurrent claims (see ``Batcher``).
     public func claim(_ key: EventKey, worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedEvent? {

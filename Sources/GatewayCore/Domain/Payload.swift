@@ -42,7 +42,9 @@ public enum PayloadReader {
     /// Reads `body` into `sink`.
     /// - Returns: the sink, and the payload's top-level fields.
     /// - Throws: ``PayloadError`` saying why the body is not acceptable.
-    public static func read<Sink: JSONSink>(_ body: UnsafeBufferPointer<UInt8>, into sink: Sink) throws(PayloadError) -> (sink: Sink, fields: PayloadFields) {
+    public static func read<Sink: JSONSink>(_ body: UnsafeBufferPointer<UInt8>, into sink: Sink) throws(PayloadError) -> (
+        sink: Sink, fields: PayloadFields
+    ) {
         let noting: FieldNotingSink<Sink>
         do {
             noting = try JSONReader.read(body, into: FieldNotingSink(inner: sink))

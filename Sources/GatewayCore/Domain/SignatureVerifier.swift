@@ -16,6 +16,14 @@ public struct SignedHeaders: Sendable, Equatable {
         self.timestamp = timestamp
         self.signature = signature
     }
+
+    /// Reads the three headers, each under its own name or else its `svix-` alias, through `value`, which gives the
+    /// first field of a (lowercase) name: the one reader of every HTTP layer the gateway has.
+    public init(reading value: (String) -> String?) {
+        self.init(
+            id: value("webhook-id") ?? value("svix-id"), timestamp: value("webhook-timestamp") ?? value("svix-timestamp"),
+            signature: value("webhook-signature") ?? value("svix-signature"))
+    }
 }
 
 /// Why a delivery failed verification. Its ``kind`` decides the HTTP status at the edge.

@@ -11,6 +11,8 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case duplicateKey
         /// The server rejected the document (validation, invalid field names, size).
         case invalidDocument
+        /// The gateway's own queue for this kind of write is full: the store is not keeping up. Retry shortly.
+        case overloaded
         /// Anything else the server or driver reported.
         case failed
     }
@@ -34,7 +36,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the failure is the store's as a whole (it cannot be reached or did not answer), rather than one
     /// document's: a relay step that meets it stops, while a document's own failure is set aside and the step goes on.
-    public var isStoreWide: Bool { code == .unavailable || code == .timeout }
+    public var isStoreWide: Bool { code == .unavailable || code == .timeout || code == .overloaded }
 
     public var description: String {
         "\(operation) failed (\(code.rawValue)\(serverCode.map { ", server code \($0)" } ?? "")): \(message)"

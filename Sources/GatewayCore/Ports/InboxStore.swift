@@ -3,13 +3,21 @@ public protocol InboxStore: Sendable {
     /// How this inbox encodes payloads: ingest reads each body through it once, validating and encoding together.
     var payloadEncoder: any PayloadEncoder { get }
 
-    /// Stores a new event, or reports that its key was stored before.
+    /// Stores a new event, or reports that its key was stored before, calling `completion` once the store answered:
+    /// a caller may then acknowledge the producer. The completion runs on the store's own thread (or at once), so that
+    /// the caller can wait without a task.
     ///
-    /// Returns only after the store acknowledged the write, so a caller may acknowledge the producer.
-    /// - Returns: ``InsertOutcome/stored`` or ``InsertOutcome/duplicate``; a duplicate changes nothing.
-    /// - Throws: ``StoreError``: `unavailable` or `timeout` when the store cannot take the write now,
-    ///   `invalidDocument` when it rejects the payload.
-    func insert(_ event: NewEvent) async throws -> InsertOutcome
+    /// The result is ``InsertOutcome/stored`` or ``InsertOutcome/duplicate`` (a duplicate changes nothing), or a
+    /// ``StoreError``: `overloaded` when too many writes wait already, `unavailable` or `timeout` when the store cannot
+    /// take the write now, `invalidDocument` when it refuses the payload.
+    func insert(_ event: NewEvent, completion: @escaping @Sendable (Result<InsertOutcome, any Error>) -> Void)
+}
+
+extension InboxStore {
+    /// ``insert(_:completion:)``, awaited.
+    public func insert(_ event: NewEvent) async throws -> InsertOutcome {
+        try await withCheckedThrowingContinuation { continuation in insert(event) { continuation.resume(with: $0) } }
+    }
 }
 
 /// What happened to an insert.

@@ -35,6 +35,10 @@ public enum IngestError: Error, Sendable, Hashable, CustomStringConvertible {
     case unauthenticated(String)
     /// The body is not a JSON object or the store refused it as a document (400).
     case invalidPayload(String)
+    /// Too many deliveries wait for the store already; the producer should retry shortly (503).
+    case overloaded
+    /// The store did not confirm the write in time; it may still land, and a retry is then a duplicate (503).
+    case storeTimeout
     /// The store cannot take the write now; the producer should retry (503).
     case storeUnavailable(StoreError)
 
@@ -42,6 +46,8 @@ public enum IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .unknownSource(let source): "unknown source '\(source)'"
         case .malformedRequest(let reason), .unauthenticated(let reason), .invalidPayload(let reason): reason
+        case .overloaded: "the gateway is at capacity; retry shortly"
+        case .storeTimeout: "the event store did not confirm the write in time; retry"
         case .storeUnavailable(let error): "the event store is unavailable: \(error.code.rawValue)"
         }
     }
@@ -91,23 +97,37 @@ public struct IngestEvent: Sendable {
             }
         }
         do {
-            return try NewEvent(key: EventKey(source: delivery.source, eventId: eventId), body: delivery.body, receivedAt: now, encoder: inbox.payloadEncoder)
+            return try NewEvent(
+                key: EventKey(source: delivery.source, eventId: eventId), body: delivery.body, receivedAt: now, encoder: inbox.payloadEncoder)
         } catch {
             throw .invalidPayload(error.reason)
         }
     }
 
-    /// Stores an accepted event in the inbox.
-    /// - Throws: ``IngestError`` (`invalidPayload` when the store refuses the document, `storeUnavailable`).
-    public func store(_ event: NewEvent) async throws(IngestError) -> IngestReceipt {
-        do {
-            return IngestReceipt(key: event.key, outcome: try await inbox.insert(event))
-        } catch let error as StoreError where error.code == .invalidDocument {
-            throw .invalidPayload("the store rejected the payload: \(error.message)")
-        } catch let error as StoreError {
-            throw .storeUnavailable(error)
-        } catch {
-            throw .storeUnavailable(StoreError(.failed, operation: "insert events", message: "\(error)"))
+    /// Stores an accepted event in the inbox, calling `completion` once it answered: on the inbox's thread, or at once.
+    /// The caller bounds the wait itself (the edge answers `storeTimeout` after its deadline).
+    public func store(_ event: NewEvent, completion: @escaping @Sendable (Result<IngestReceipt, IngestError>) -> Void) {
+        inbox.insert(event) { result in
+            completion(result.map { IngestReceipt(key: event.key, outcome: $0) }.mapError(Self.ingestError))
         }
     }
+
+    /// ``store(_:completion:)``, awaited.
+    /// - Throws: ``IngestError`` (`invalidPayload` when the store refuses the document, `overloaded`, `storeUnavailable`).
+    public func store(_ event: NewEvent) async throws(IngestError) -> IngestReceipt {
+        let result = await withCheckedContinuation { continuation in store(event) { continuation.resume(returning: $0) } }
+        return try result.get()
+    }
+
+    private static func ingestError(_ error: any Error) -> IngestError {
+        guard let error = error as? StoreError else {
+            return .storeUnavailable(StoreError(.failed, operation: "insert events", message: "\(error)"))
+        }
+        switch error.code {
+        case .invalidDocument: return .invalidPayload("the store rejected the payload: \(error.message)")
+        case .overloaded: return .overloaded
+        default: return .storeUnavailable(error)
+        }
+    }
+
 }

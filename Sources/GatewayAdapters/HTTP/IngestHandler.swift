@@ -1,0 +1,272 @@
+import GatewayCore
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+
+/// Answers webhook deliveries on the event loop, whole: it holds a delivery's body, verifies and parses it once
+/// (``IngestEvent/accept(_:)``), hands the event to the inbox with a completion and answers when the inbox does.
+/// No task, router, conversion to HTTPTypes or async writer is spent on a delivery, and none of the timers of an
+/// async deadline: the store's wait is bounded by one task scheduled on the event loop.
+///
+/// It reads SwiftNIO's HTTP/1 parts, in front of the codec that turns them into HTTPTypes (see
+/// ``HTTP1GuardsInstaller``). Its answers are whole HTTP/1 responses written on the socket side of NIO's response
+/// encoder: one buffer and one write each; rejections, which floods repeat, are encoded once per connection.
+///
+/// Replies keep HTTP/1.1's order: a delivery is only taken here when no earlier request on the connection still
+/// waits for its response, and while one waits for the store, the connection's reading pauses and what arrived
+/// already waits its turn. HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and
+/// bodies over the size limit are left to Hummingbird and ``IngestRoutes``, which own those rules.
+final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        /// Between requests.
+        case idle
+        /// Collecting a delivery's body before deciding.
+        case holding(head: HTTPRequestHead, source: String, body: ByteBuffer)
+        /// Passing the current request on.
+        case forwarding
+        /// A delivery waits for the inbox; `attempt` tells its answer from a late one after its deadline.
+        case storing(attempt: Int, deadline: Scheduled<Void>)
+    }
+
+    /// A rejection ready to write: floods repeat the same few, so each is built once per connection.
+    private struct EncodedReply {
+        var status: HTTPResponse.Status
+        /// Status line, headers and body.
+        var bytes: ByteBuffer
+    }
+
+    /// At most this many distinct rejections are kept per connection; reasons are a handful of fixed texts.
+    private static let cachedRepliesLimit = 16
+
+    private let ingest: IngestEvent
+    private let maxBodyBytes: Int
+    private let storeTimeout: TimeAmount
+    private let serverName: String
+    private let acceptedHead: ByteBuffer
+    private let duplicateHead: ByteBuffer
+    private var context: ChannelHandlerContext?
+    /// The context of NIO's response encoder: writing there sends bytes to the socket without encoding them.
+    private var socketSide: ChannelHandlerContext?
+    private var state = State.idle
+    /// Requests passed on whose response has not been written yet.
+    private var responsesOwed = 0
+    private var cachedReplies: [IngestError: EncodedReply] = [:]
+    /// Parts that arrived while a delivery waited for the inbox, in order.
+    private var waitingParts: [HTTPServerRequestPart] = []
+    /// Whether the channel asked to read while a delivery waited for the inbox.
+    private var readPending = false
+    private var attempts = 0
+
+    init(ingest: IngestEvent, maxBodyBytes: Int, storeTimeout: Duration, serverName: String) {
+        self.ingest = ingest
+        self.maxBodyBytes = maxBodyBytes
+        self.storeTimeout = TimeAmount(storeTimeout)
+        self.serverName = serverName
+        acceptedHead = Self.receiptHead(.accepted, serverName: serverName)
+        duplicateHead = Self.receiptHead(.ok, serverName: serverName)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        do {
+            socketSide = try context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        } catch {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if case .storing(_, let deadline) = state { deadline.cancel() }
+        state = .idle
+        self.context = nil
+        socketSide = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .storing = state {
+            waitingParts.append(part)
+            return
+        }
+        read(part, context: context)
+    }
+
+    /// While a delivery waits for the inbox, the channel reads nothing more: what a pipelining client sends waits in
+    /// the socket, and its replies stay in order.
+    func read(context: ChannelHandlerContext) {
+        if case .storing = state {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { responsesOwed -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    private func read(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch (part, state) {
+        case (.head(let head), _):
+            if responsesOwed == 0, let source = Self.webhookSource(head), Self.mayAnswer(head, maxBodyBytes: maxBodyBytes) {
+                state = .holding(head: head, source: source, body: context.channel.allocator.buffer(capacity: 0))
+            } else {
+                forward(.head(head), context: context)
+            }
+        case (.body(var chunk), .holding(let head, let source, var body)):
+            guard body.readableBytes + chunk.readableBytes <= maxBodyBytes else {
+                forward(.head(head), context: context)
+                body.writeBuffer(&chunk)
+                context.fireChannelRead(wrapInboundOut(.body(body)))
+                return
+            }
+            body.writeBuffer(&chunk)
+            state = .holding(head: head, source: source, body: body)
+        case (.end, .holding(let head, let source, let body)):
+            state = .idle
+            do {
+                store(try ingest.accept(WebhookDelivery(source: source, body: body) { head.headers.first(name: $0) }), context: context)
+            } catch {
+                answer(error, context: context)
+            }
+        case (.end, _):
+            state = .idle
+            context.fireChannelRead(wrapInboundOut(part))
+        case (.body, _):
+            context.fireChannelRead(wrapInboundOut(part))
+        }
+    }
+
+    private func forward(_ head: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        state = .forwarding
+        responsesOwed += 1
+        context.fireChannelRead(wrapInboundOut(head))
+    }
+
+    /// Hands the event to the inbox; the answer, or the deadline, comes back on the event loop.
+    private func store(_ event: NewEvent, context: ChannelHandlerContext) {
+        attempts += 1
+        let attempt = attempts
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let deadline = loop.assumeIsolated().scheduleTask(in: storeTimeout) { self.finish(attempt, with: .failure(.storeTimeout)) }
+        state = .storing(attempt: attempt, deadline: deadline)
+        ingest.store(event) { result in
+            loop.execute { handler.value.finish(attempt, with: result) }
+        }
+    }
+
+    /// Answers the delivery that waited for the inbox, unless its deadline already did, then goes on with what arrived
+    /// meanwhile.
+    private func finish(_ attempt: Int, with result: Result<IngestReceipt, IngestError>) {
+        guard case .storing(attempt, let deadline) = state, let context else { return }
+        deadline.cancel()
+        state = .idle
+        switch result {
+        case .success(let receipt): write(receiptReply(receipt, allocator: context.channel.allocator), context: context)
+        case .failure(let error): answer(error, context: context)
+        }
+        while !waitingParts.isEmpty {
+            if case .storing = state { return }
+            read(waitingParts.removeFirst(), context: context)
+        }
+        if readPending, case .idle = state {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func answer(_ error: IngestError, context: ChannelHandlerContext) {
+        let reply: EncodedReply
+        if let cached = cachedReplies[error] {
+            reply = cached
+        } else {
+            reply = encode(IngestReplies.reply(for: error), allocator: context.channel.allocator)
+            if cachedReplies.count < Self.cachedRepliesLimit { cachedReplies[error] = reply }
+        }
+        write(reply, context: context)
+    }
+
+    private func write(_ reply: EncodedReply, context: ChannelHandlerContext) {
+        IngestMetrics.count(reply.status)
+        socketSide?.writeAndFlush(NIOAny(reply.bytes), promise: nil)
+        context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestAnswered(), promise: nil)
+    }
+
+    private func encode(_ reply: JSONReply, allocator: ByteBufferAllocator) -> EncodedReply {
+        let status = HTTPResponseStatus(statusCode: reply.status.code)
+        var bytes = allocator.buffer(capacity: 256 + reply.body.readableBytes)
+        bytes.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for field in reply.headers { bytes.writeString("\(field.name.canonicalName): \(field.value)\r\n") }
+        bytes.writeString("content-length: \(reply.body.readableBytes)\r\nserver: \(serverName)\r\n\r\n")
+        bytes.writeImmutableBuffer(reply.body)
+        return EncodedReply(status: reply.status, bytes: bytes)
+    }
+
+    /// 202 `accepted` or 200 `duplicate`, written straight into one buffer: the reply every stored delivery gets.
+    private func receiptReply(_ receipt: IngestReceipt, allocator: ByteBufferAllocator) -> EncodedReply {
+        let (status, head, word): (HTTPResponse.Status, ByteBuffer, StaticString) =
+            receipt.outcome == .stored ? (.accepted, acceptedHead, "accepted") : (.ok, duplicateHead, "duplicate")
+        let id = JSONValue.string(receipt.key.eventId).serialized
+        let opening: StaticString = "{\"id\":"
+        let middle: StaticString = ",\"status\":\""
+        let closing: StaticString = "\"}"
+        let length =
+            opening.utf8CodeUnitCount + id.utf8.count + middle.utf8CodeUnitCount + word.utf8CodeUnitCount + closing.utf8CodeUnitCount
+        var bytes = allocator.buffer(capacity: head.readableBytes + 24 + length)
+        bytes.writeImmutableBuffer(head)
+        bytes.writeString(String(length))
+        bytes.writeStaticString("\r\n\r\n")
+        bytes.writeStaticString(opening)
+        bytes.writeString(id)
+        bytes.writeStaticString(middle)
+        bytes.writeStaticString(word)
+        bytes.writeStaticString(closing)
+        return EncodedReply(status: status, bytes: bytes)
+    }
+
+    /// A receipt's status line and headers up to the value of its `content-length`.
+    private static func receiptHead(_ status: HTTPResponseStatus, serverName: String) -> ByteBuffer {
+        ByteBuffer(
+            string: "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\ncontent-type: application/json\r\nserver: \(serverName)\r\ncontent-length: ")
+    }
+
+    /// The source of a `POST /webhooks/{source}` whose source is a plain path segment, as the router reads it.
+    private static func webhookSource(_ head: HTTPRequestHead) -> String? {
+        guard head.method == .POST else { return nil }
+        let uri = head.uri.utf8
+        let target = uri[..<(uri.firstIndex(of: UInt8(ascii: "?")) ?? uri.endIndex)]
+        let prefix = "/webhooks/".utf8
+        guard target.starts(with: prefix) else { return nil }
+        let segment = target.dropFirst(prefix.count)
+        guard !segment.isEmpty, segment.allSatisfy(isPlainSegmentByte) else { return nil }
+        return String(Substring(segment))
+    }
+
+    private static func isPlainSegmentByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+            true
+        default:
+            false
+        }
+    }
+
+    private static func mayAnswer(_ head: HTTPRequestHead, maxBodyBytes: Int) -> Bool {
+        // Only HTTP/1.1 on a connection that stays open: closing, and HTTP/1.0's own keep-alive rules, are
+        // Hummingbird's to apply.
+        guard head.version == .http1_1, head.isKeepAlive else { return false }
+        // A client that sent `Expect: 100-continue` waits before sending the body this handler would wait for.
+        if head.headers.contains(name: "expect") { return false }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes { return false }
+        return true
+    }
+}
