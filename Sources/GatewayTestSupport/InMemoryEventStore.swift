@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// It can be told to refuse a document (as a validator would) and to be unavailable, so that the use cases'
 /// failure paths are tested without a server.
-public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore, Sendable {
+public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore, DeadEventStore, Sendable {
     /// An event as the store holds it.
     public struct StoredEvent: Sendable, Equatable {
         public let event: NewEvent
@@ -25,6 +25,13 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
         public var failureClass: FailureClass?
         public var deadAt: Date?
         public var deadLetterPending = false
+        public var replayCount = 0
+    }
+
+    /// A dead letter's replay mark.
+    public struct ReplayMark: Sendable, Equatable {
+        public var replay: Replay
+        public var at: Date
     }
 
     /// A document a relay step set aside.
@@ -37,6 +44,7 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
     private struct Storage {
         var events: [EventKey: StoredEvent] = [:]
         var deadLetters: [EventKey: StoredEvent] = [:]
+        var replayMarks: [EventKey: ReplayMark] = [:]
         var setAside: [String: SetAside] = [:]
         var streamLosses: [String: Date] = [:]
         var refused: Set<EventKey> = []
@@ -58,6 +66,24 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
     /// The dead letter of an event, as written from its document, or nil.
     public func deadLetter(_ key: EventKey) -> StoredEvent? { storage.withLock { $0.deadLetters[key] } }
 
+    /// The replay mark of an event's dead letter, or nil.
+    public func replayMark(_ key: EventKey) -> ReplayMark? { storage.withLock { $0.replayMarks[key] } }
+
+    /// Stores a dead event as the worker would have left it, for replay tests.
+    public func plantDead(_ event: NewEvent, failureClass: FailureClass, error: String, attempts: Int, deadAt: Date) {
+        storage.withLock { storage in
+            var stored = StoredEvent(
+                event: event, recordId: "rec-\(storage.nextRecordId)", state: EventState(status: .dead, availableAt: event.receivedAt, version: 3))
+            storage.nextRecordId += 1
+            stored.attempts = attempts
+            stored.lastError = error
+            stored.failureClass = failureClass
+            stored.deadAt = deadAt
+            storage.events[event.key] = stored
+            storage.deadLetters[event.key] = stored
+        }
+    }
+
     /// The documents set aside by relay steps, by step and record id.
     public var setAside: [SetAside] { storage.withLock { Array($0.setAside.values) } }
 
@@ -75,7 +101,11 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
     /// Payloads kept as the JSON text they came as, once read by the gateway's rules.
     public var payloadEncoder: any PayloadEncoder { JSONTextPayloadEncoder() }
 
-    public func insert(_ event: NewEvent) async throws -> InsertOutcome {
+    public func insert(_ event: NewEvent, completion: @escaping @Sendable (Result<InsertOutcome, any Error>) -> Void) {
+        completion(Result { try insertNow(event) })
+    }
+
+    private func insertNow(_ event: NewEvent) throws -> InsertOutcome {
         try storage.withLock { storage in
             try Self.checkAvailable(storage, "insert events")
             guard storage.events[event.key] == nil else { return .duplicate }
@@ -245,6 +275,50 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
         }
     }
 
+    // MARK: DeadEventStore
+
+    public func deadEvents(source: String?, failureClass: FailureClass?, since: Date?, limit: Int) async throws -> [DeadEvent] {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "find events")
+            let filter = DeadEventFilter(source: source, failureClass: failureClass, since: since)
+            let dead = storage.events.values.filter { $0.state.status == .dead }.map(Self.deadEvent).filter(filter.admits)
+            return Array(dead.sorted { ($0.deadAt ?? .distantPast) > ($1.deadAt ?? .distantPast) }.prefix(limit))
+        }
+    }
+
+    public func lookUp(_ key: EventKey) async throws -> EventLookup {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "find events")
+            guard let stored = storage.events[key] else { return .absent }
+            return stored.state.status == .dead ? .dead(Self.deadEvent(stored)) : .notDead(stored.state.status)
+        }
+    }
+
+    public func apply(_ step: LifecycleStep, to key: EventKey) async throws -> Bool {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "update events")
+            guard var stored = storage.events[key], step.condition.holds(for: stored.state) else { return false }
+            if storage.refused.contains(key) { throw Self.refusal("update events", key) }
+            stored.apply(step.change)
+            storage.events[key] = stored
+            return true
+        }
+    }
+
+    public func markDeadLetterReplayed(_ key: EventKey, replay: Replay, at: Date) async throws {
+        try storage.withLock { storage in
+            try Self.checkAvailable(storage, "update dead_letters")
+            storage.replayMarks[key] = ReplayMark(replay: replay, at: at)
+        }
+    }
+
+    private static func deadEvent(_ stored: StoredEvent) -> DeadEvent {
+        DeadEvent(
+            key: stored.event.key, type: stored.event.type, shipmentId: stored.event.shipmentId, failureClass: stored.failureClass,
+            lastError: stored.lastError, attempts: stored.attempts, deadAt: stored.deadAt, version: stored.state.version,
+            replayCount: stored.replayCount)
+    }
+
     // MARK: Helpers
 
     private static func checkAvailable(_ storage: Storage, _ operation: String) throws(StoreError) {
@@ -263,6 +337,8 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
         guard let stored = storage.events[key] else { return }
         guard !storage.refusedDeadLetters.contains(key) else { throw refusal("update dead_letters", key) }
         storage.deadLetters[key] = stored
+        // A new death makes the letter current again.
+        storage.replayMarks[key] = nil
         storage.events[key]?.deadLetterPending = false
     }
 }
@@ -282,6 +358,14 @@ extension InMemoryEventStore.StoredEvent {
         if let failureClass = change.failureClass { self.failureClass = failureClass }
         if let deadAt = change.deadAt { self.deadAt = deadAt }
         if let pending = change.deadLetterPending { deadLetterPending = pending }
+        if change.startsAfresh {
+            attempts = 0
+            claimsWithoutOutcome = 0
+            failureClass = nil
+            deadAt = nil
+            deadLetterPending = false
+        }
+        replayCount += change.replaysAdded
     }
 }
 

@@ -11,7 +11,7 @@ struct Gateway: AsyncParsableCommand {
             Every setting is read from its GATEWAY_* environment variable; the matching flag overrides it.
             Run `gateway <command> --help` for a command's settings.
             """,
-        subcommands: [Serve.self, Migrate.self, Relay.self, Seed.self, Events.self, Sign.self])
+        subcommands: [Serve.self, Migrate.self, Relay.self, Seed.self, Events.self, DeadLetterQueue.self, Stats.self, Check.self, Sign.self])
 }
 
 /// Runs the command with SwiftNIO's event loops as Swift Concurrency's executor.

@@ -10,7 +10,10 @@ import UnixSignals
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway: the ingest API, the relay, the workers, or all of them.",
-        discussion: "Refuses to start while migrations are pending: run `gateway migrate` first.")
+        discussion: """
+            Refuses to start while migrations are pending: run `gateway migrate` first. Waits, with a warning per try, \
+            while MongoDB cannot be reached yet; Redis and the routing service are waited for by the roles themselves.
+            """)
 
     @Option(help: "Which role to run: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
     var role: Role = .all
@@ -23,7 +26,7 @@ struct Serve: AsyncParsableCommand {
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         try await GatewayResources.using(configuration) { resources in
-            try await GatewayRuntime.checkReadyToServe(role: role, configuration: configuration, resources: resources)
+            try await GatewayRuntime.checkReadyToServe(role: role, configuration: configuration, resources: resources, logger: logger)
             let services = GatewayRuntime.buildServices(
                 role: role, configuration: configuration, resources: resources, metrics: metrics, logger: logger,
                 onServerRunning: { port in logger.notice("gateway listening on http://\(configuration.httpHost):\(port) (role \(role.rawValue))") })

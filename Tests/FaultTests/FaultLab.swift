@@ -80,6 +80,17 @@ final class FaultLab: Sendable {
         servers.withLock { $0.store = restarted }
     }
 
+    /// Kills SecantusDB (SIGKILL) and leaves it down, until ``startStoreAgain()``.
+    func stopStore() async {
+        await store.crash()
+    }
+
+    /// Starts a store ``stopStore()`` killed, on the same port and data.
+    func startStoreAgain() async throws {
+        let restarted = try await store.restarted()
+        servers.withLock { $0.store = restarted }
+    }
+
     /// Kills Redis and starts an empty one on the same port: the stream, the group and its pending entries are gone.
     func restartRedisEmpty() async throws {
         let redis = servers.withLock { $0.redis }

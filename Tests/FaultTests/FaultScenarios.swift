@@ -78,6 +78,21 @@ struct FaultScenarios {
         }
     }
 
+    /// A deploy or a host restart can start the gateway before its store: every role waits for it instead of exiting.
+    @Test func rolesStartedWhileTheStoreIsDownWaitForItThenServe() async throws {
+        try await FaultLab.run("every role started while the store is down, the store started 3 s later") { lab in
+            await lab.stopStore()
+            let waiting = [try lab.startRelay(), try lab.startWorker("worker-1")]
+            async let api = lab.startAPI()
+            try await Task.sleep(for: .seconds(3))
+            let stillWaiting = waiting.filter { $0.isRunning }.count
+            #expect(stillWaiting == waiting.count, "a role exited instead of waiting for its store")
+            try await lab.startStoreAgain()
+            try await api
+            try await lab.verify(try await Producer(port: lab.apiPort).send(100, prefix: "evt"), notes: ["the roles waited for their store"])
+        }
+    }
+
     @Test func aFrozenStoreIsAnswered503WithinTheDeadlineAndEverythingResumes() async throws {
         try await FaultLab.run("the store frozen (SIGSTOP) for 5 s during an HTTP ingest burst") { lab in
             try await lab.startGateway()

@@ -33,7 +33,7 @@ public struct GatewayResources: Sendable {
     public init(configuration: GatewayConfiguration, databaseName: String? = nil) throws {
         mongo = try MongoConnectionPool(
             url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize,
-            socketTimeout: configuration.mongoSocketTimeout)
+            ingestLane: configuration.ingestBatches.maxInFlight, socketTimeout: configuration.mongoSocketTimeout)
         let endpoint = try RedisEndpoint(url: configuration.redisURL)
         redis = RedisClient(endpoint: endpoint)
         blockingRedis = RedisClient(endpoint: endpoint, connections: 1, commandTimeout: .seconds(5))
@@ -76,7 +76,7 @@ public struct StartupCheckError: Error, CustomStringConvertible {
 
 /// Builds what each role runs; `main` only parses arguments, and tests call the same functions.
 public enum GatewayRuntime {
-    /// The HTTP application of the api role: ingest, `/healthz`, `/readyz` and `/metrics`.
+    /// The HTTP application of the api role: ingest, `/healthz`, `/readyz`, `/metrics` and, with admin tokens, `/v1/…`.
     public static func buildAPI(
         configuration: GatewayConfiguration, resources: GatewayResources, metrics: PrometheusCollectorRegistry? = nil,
         clock: any TimeSource = SystemTimeSource(), logger: Logger,
@@ -86,14 +86,16 @@ public enum GatewayRuntime {
         let ingest = IngestEvent(
             secrets: configuration.webhookSecrets,
             verifier: SignatureVerifier(toleranceSeconds: configuration.signatureToleranceSeconds),
-            inbox: MongoInboxStore(pool: resources.mongo), clock: clock)
+            inbox: MongoInboxStore(pool: resources.mongo, limits: configuration.ingestBatches), clock: clock)
         IngestRoutes(
             ingest: ingest,
-            limits: .init(
-                maxBodyBytes: configuration.maxBodyBytes, storeTimeout: configuration.ingestTimeout,
-                maxInFlight: configuration.ingestMaxInFlight)
+            limits: .init(maxBodyBytes: configuration.maxBodyBytes, storeTimeout: configuration.ingestTimeout)
         ).register(on: router)
         HealthRoutes(probes: [resources.mongo, resources.redis]).register(on: router)
+        AdminRoutes(
+            tokens: configuration.adminTokens, queries: OperatorQueries(resources: resources, configuration: configuration),
+            replays: ReplayDeadEvents(store: MongoDeadEventStore(pool: resources.mongo), clock: clock)
+        ).register(on: router)
         if let metrics {
             router.get("metrics") { _, _ in
                 var text: [UInt8] = []
@@ -102,7 +104,7 @@ public enum GatewayRuntime {
             }
         }
         let serverName = "courier-event-gateway"
-        let maxBodyBytes = configuration.maxBodyBytes
+        let (maxBodyBytes, storeTimeout) = (configuration.maxBodyBytes, configuration.ingestTimeout)
         let limits = configuration.connectionLimits
         let openConnections = OpenConnections()
         return Application(
@@ -111,10 +113,9 @@ public enum GatewayRuntime {
                 configuration: .init(
                     additionalChannelHandlers: [
                         HTTP1GuardsInstaller(limits: limits, openConnections: openConnections) {
-                            IngestRejectionHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, serverName: serverName)
+                            IngestHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, storeTimeout: storeTimeout, serverName: serverName)
                         }
-                    ],
-                    idleTimeout: TimeAmount(configuration.httpIdleTimeout))),
+                    ])),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: serverName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
             logger: logger)
@@ -163,15 +164,27 @@ public enum GatewayRuntime {
     }
 
     /// Refuses to serve what would fail every request: an api without a single source to accept, or a store whose
-    /// migrations are pending.
+    /// migrations are pending. A store that cannot be reached yet is waited for, with a warning per try, as every
+    /// role waits for it later: a process started before its store (a restart, a deploy, a compose up) must not
+    /// die for it.
     /// - Throws: ``StartupCheckError`` naming what to do.
-    public static func checkReadyToServe(role: Role, configuration: GatewayConfiguration, resources: GatewayResources) async throws {
+    public static func checkReadyToServe(role: Role, configuration: GatewayConfiguration, resources: GatewayResources, logger: Logger) async throws {
         if role == .api || role == .all, configuration.webhookSecrets.isEmpty {
             throw StartupCheckError("invalid configuration: GATEWAY_WEBHOOK_SECRETS: no source is configured, so every delivery would be refused")
         }
-        let pending = try await resources.migrations(configuration).pending()
-        guard pending.isEmpty else {
-            throw StartupCheckError("migrations are pending (\(pending.map(\.id).joined(separator: ", "))): run `gateway migrate` first")
+        var pause = Duration.milliseconds(250)
+        while true {
+            do {
+                let pending = try await resources.migrations(configuration).pending()
+                guard pending.isEmpty else {
+                    throw StartupCheckError("migrations are pending (\(pending.map(\.id).joined(separator: ", "))): run `gateway migrate` first")
+                }
+                return
+            } catch let error as StoreError where error.isStoreWide {
+                logger.warning("waiting for MongoDB before serving", metadata: ["error": "\(error)", "retryInMs": "\(pause.milliseconds)"])
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(5))
+            }
         }
     }
 
@@ -200,7 +213,7 @@ public enum GatewayRuntime {
         return ServiceGroup(configuration: group)
     }
 
-    private static func eventStream(_ configuration: GatewayConfiguration, _ resources: GatewayResources) -> RedisEventStream {
+    static func eventStream(_ configuration: GatewayConfiguration, _ resources: GatewayResources) -> RedisEventStream {
         RedisEventStream(commands: resources.redis, blockingReads: resources.blockingRedis, stream: configuration.streamName)
     }
 }

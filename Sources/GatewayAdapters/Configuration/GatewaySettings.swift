@@ -24,14 +24,24 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisURL = "GATEWAY_REDIS_URL"
     /// Signing secrets per source: `source=whsec_…,whsec_…;source2=whsec_…`. Required by the api role.
     case webhookSecrets = "GATEWAY_WEBHOOK_SECRETS"
+    /// Bearer tokens of the admin API (`/v1/…` on the api role), each under a name: `name=token;name2=token2`, at
+    /// least 16 bytes each, several at once while one is rotated. The name is who an admin request acts as (the "by"
+    /// of a replay). Default none: the admin API is off and `/v1/…` answers 404.
+    case adminTokens = "GATEWAY_ADMIN_TOKENS"
     /// Largest accepted body in bytes, at most 16777216 (MongoDB's document limit). Default 262144 (256 KiB).
     case maxBodyBytes = "GATEWAY_MAX_BODY_BYTES"
     /// Accepted distance between `webhook-timestamp` and now, in seconds, either way. Default 300.
     case signatureToleranceSeconds = "GATEWAY_SIGNATURE_TOLERANCE_S"
     /// Longest an ingest request waits for the store before answering 503, in ms. Default 2000.
     case ingestTimeoutMilliseconds = "GATEWAY_INGEST_TIMEOUT_MS"
-    /// Ingest requests waiting on the store at once before new ones get 503. Default 4096.
-    case ingestMaxInFlight = "GATEWAY_INGEST_MAX_IN_FLIGHT"
+    /// Deliveries grouped into one `insertMany`, at most; 1 sends each alone (single inserts, for comparison). Default 128.
+    case ingestBatchMax = "GATEWAY_INGEST_BATCH_MAX"
+    /// Ingest batches sent to MongoDB at once, each on a connection and a thread of its own, kept apart from the relay's
+    /// and the workers', so that a delivery's write never queues behind theirs in the process. Default 2.
+    case ingestBatchesInFlight = "GATEWAY_INGEST_BATCHES_IN_FLIGHT"
+    /// Deliveries waiting for a batch, at most; one more is answered 503 `overloaded` at once, so a stalled store is met
+    /// with refusals rather than a queue that grows. Default 4096.
+    case ingestQueueMax = "GATEWAY_INGEST_QUEUE_MAX"
     /// Longest time from a request's first byte to the end of its headers, in ms; then 408 and the connection is
     /// closed. Default 10000.
     case httpHeadTimeoutMilliseconds = "GATEWAY_HTTP_HEAD_TIMEOUT_MS"
@@ -94,6 +104,9 @@ public enum Setting: String, CaseIterable, Sendable {
 
     /// The dotted key swift-configuration reads, e.g. `gateway.http.port`.
     public var key: String { rawValue.lowercased().replacingOccurrences(of: "_", with: ".") }
+
+    /// Whether the value is a secret, never to be logged or echoed.
+    public var isSecret: Bool { self == .webhookSecrets || self == .adminTokens }
 }
 
 /// A setting with an unusable value; the message names the variable and never echoes a secret.
@@ -116,12 +129,14 @@ public struct GatewayConfiguration: Sendable {
     public var redisURL = "redis://127.0.0.1:6379/0"
     /// Active secrets per source; several per source during a rotation.
     public var webhookSecrets: [String: [WebhookSecret]] = [:]
+    /// The admin API's tokens; empty turns it off.
+    public var adminTokens = try! AdminTokens([])
     public var maxBodyBytes = 256 * 1024
     public var signatureToleranceSeconds: Int64 = 300
     public var ingestTimeout: Duration = .milliseconds(2_000)
-    public var ingestMaxInFlight = 4_096
-    public var connectionLimits = ConnectionLimits(maxConnections: 4_096, headTimeout: .seconds(10), bodyTimeout: .seconds(10))
-    public var httpIdleTimeout: Duration = .seconds(60)
+    public var ingestBatches = BatchLimits(maxBatch: 128, maxInFlight: 2, maxQueued: 4_096)
+    public var connectionLimits = ConnectionLimits(
+        maxConnections: 4_096, headTimeout: .seconds(10), bodyTimeout: .seconds(10), idleTimeout: .seconds(60))
     public var migrationsDirectory = "migrations"
     public var routingURL = "http://127.0.0.1:8090/v1/routes"
     public var routingTimeout: Duration = .milliseconds(5_000)
@@ -164,11 +179,12 @@ public struct GatewayConfiguration: Sendable {
     ) throws(ConfigurationError) -> GatewayConfiguration {
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for (setting, value) in overrides {
-            values[AbsoluteConfigKey(ConfigKey(setting.key))] = ConfigValue(.string(value), isSecret: setting == .webhookSecrets)
+            values[AbsoluteConfigKey(ConfigKey(setting.key))] = ConfigValue(.string(value), isSecret: setting.isSecret)
         }
         let reader = ConfigReader(providers: [
             InMemoryProvider(name: "flags", values: values),
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific([Setting.webhookSecrets.rawValue])),
+            EnvironmentVariablesProvider(
+                environmentVariables: environment, secretsSpecifier: .specific(Set(Setting.allCases.filter(\.isSecret).map(\.rawValue)))),
         ])
         return try GatewayConfiguration(reader: SettingsReader(reader: reader))
     }
@@ -186,14 +202,17 @@ public struct GatewayConfiguration: Sendable {
             throw ConfigurationError(setting: .redisURL, reason: error.message)
         }
         if let secrets = reader.string(.webhookSecrets) { webhookSecrets = try Self.parseSecrets(secrets) }
+        if let tokens = reader.string(.adminTokens) { adminTokens = try Self.parseAdminTokens(tokens) }
         maxBodyBytes = try reader.integer(.maxBodyBytes, in: 1...(16 << 20)) ?? maxBodyBytes
         signatureToleranceSeconds = Int64(try reader.integer(.signatureToleranceSeconds, in: 1...86_400) ?? Int(signatureToleranceSeconds))
         ingestTimeout = try reader.milliseconds(.ingestTimeoutMilliseconds, in: 50...60_000) ?? ingestTimeout
-        ingestMaxInFlight = try reader.integer(.ingestMaxInFlight, in: 1...1_000_000) ?? ingestMaxInFlight
+        ingestBatches.maxBatch = try reader.integer(.ingestBatchMax, in: 1...10_000) ?? ingestBatches.maxBatch
+        ingestBatches.maxInFlight = try reader.integer(.ingestBatchesInFlight, in: 1...64) ?? ingestBatches.maxInFlight
+        ingestBatches.maxQueued = try reader.integer(.ingestQueueMax, in: 1...1_000_000) ?? ingestBatches.maxQueued
         connectionLimits.headTimeout = try reader.milliseconds(.httpHeadTimeoutMilliseconds, in: 100...600_000) ?? connectionLimits.headTimeout
         connectionLimits.bodyTimeout = try reader.milliseconds(.httpBodyTimeoutMilliseconds, in: 100...600_000) ?? connectionLimits.bodyTimeout
         connectionLimits.maxConnections = try reader.integer(.httpMaxConnections, in: 1...1_000_000) ?? connectionLimits.maxConnections
-        httpIdleTimeout = try reader.milliseconds(.httpIdleTimeoutMilliseconds, in: 100...3_600_000) ?? httpIdleTimeout
+        connectionLimits.idleTimeout = try reader.milliseconds(.httpIdleTimeoutMilliseconds, in: 100...3_600_000) ?? connectionLimits.idleTimeout
         migrationsDirectory = reader.string(.migrationsDirectory) ?? migrationsDirectory
         routingURL = reader.string(.routingURL) ?? routingURL
         routingTimeout = try reader.milliseconds(.routingTimeoutMilliseconds, in: 10...600_000) ?? routingTimeout
@@ -239,6 +258,22 @@ public struct GatewayConfiguration: Sendable {
         }
     }
 
+    /// Parses `name=token;name2=token2`.
+    /// - Throws: ``ConfigurationError`` naming the entry that is wrong, never its token.
+    public static func parseAdminTokens(_ text: String) throws(ConfigurationError) -> AdminTokens {
+        var tokens: [(name: String, token: String)] = []
+        for entry in text.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { throw ConfigurationError(setting: .adminTokens, reason: "each entry must be name=token") }
+            tokens.append((parts[0], parts[1]))
+        }
+        do {
+            return try AdminTokens(tokens)
+        } catch {
+            throw ConfigurationError(setting: .adminTokens, reason: error.description)
+        }
+    }
+
     /// Parses `source=whsec_…,whsec_…;source2=whsec_…`.
     /// - Throws: ``ConfigurationError`` naming the source whose entry is wrong, never the secret.
     public static func parseSecrets(_ text: String) throws(ConfigurationError) -> [String: [WebhookSecret]] {
@@ -277,7 +312,7 @@ private struct SettingsReader {
     let reader: ConfigReader
 
     func string(_ setting: Setting) -> String? {
-        reader.string(forKey: ConfigKey(setting.key), isSecret: setting == .webhookSecrets)
+        reader.string(forKey: ConfigKey(setting.key), isSecret: setting.isSecret)
     }
 
     func integer(_ setting: Setting, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {

@@ -22,7 +22,12 @@ enum DeadLetters {
             "deadAt": event["deadAt"] ?? .null,
         ]
         try database.collection(Collections.deadLetters).updateOne(
-            filter: ["source": source, "eventId": eventId], update: ["$set": .document(deadLetter)], upsert: true, acknowledgement: .redoable)
+            filter: ["source": source, "eventId": eventId],
+            // A new death of a replayed event makes its letter current again; `replays` keeps counting.
+            update: [
+                "$set": .document(deadLetter),
+                "$unset": .document(["replayedAt": .string(""), "replayedBy": .string(""), "replayReason": .string("")]),
+            ], upsert: true, acknowledgement: .redoable)
         if let id = event["_id"] {
             try database.collection(Collections.events).updateOne(
                 filter: ["_id": id], update: ["$unset": .document(["deadLetterPending": .string("")])], acknowledgement: .redoable)

@@ -106,10 +106,18 @@ package enum EventDocuments {
         if let deadAt = change.deadAt { set.append("deadAt", .date(deadAt)) }
         if let pending = change.deadLetterPending { set.append("deadLetterPending", .bool(pending)) }
 
+        var unset: BSONDocument = [:]
+        if change.removesLease && change.lease == nil { unset.append("lease", .string("")) }
+        if change.startsAfresh {
+            set.append("attempts", .int32(0))
+            set.append("claimsWithoutOutcome", .int32(0))
+            for field in ["failureClass", "deadAt", "deadLetterPending"] { unset.append(field, .string("")) }
+        }
         var update: BSONDocument = ["$set": .document(set)]
-        if change.removesLease && change.lease == nil { update.append("$unset", .document(["lease": .string("")])) }
+        if !unset.fields.isEmpty { update.append("$unset", .document(unset)) }
         if let entry = change.history { update.append("$push", .document(["history": history(entry)])) }
         var increments: BSONDocument = ["version": .int32(1)]
+        if change.replaysAdded != 0 { increments.append("replayCount", .int32(Int32(change.replaysAdded))) }
         if change.attemptsSpent != 0 { increments.append("attempts", .int32(Int32(change.attemptsSpent))) }
         if change.claimsAdded != 0 { increments.append("claims", .int32(Int32(change.claimsAdded))) }
         if change.claimsWithoutOutcomeAdded != 0 { increments.append("claimsWithoutOutcome", .int32(Int32(change.claimsWithoutOutcomeAdded))) }
@@ -130,6 +138,8 @@ package enum EventDocuments {
             "nextAttemptAt": record.nextAttemptAt.map(BSON.date) ?? .null,
         ]
         if let leaseToken = entry.leaseToken { document.append("leaseToken", .string(leaseToken)) }
+        if let by = record.by { document.append("by", .string(by)) }
+        if let reason = record.reason { document.append("reason", .string(reason)) }
         return .document(document)
     }
 

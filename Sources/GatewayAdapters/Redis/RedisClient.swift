@@ -22,6 +22,12 @@ public indirect enum RedisReply: Sendable, Equatable {
         }
     }
 
+    /// The value of an integer reply.
+    public var integerValue: Int? {
+        if case .integer(let value) = self { return value }
+        return nil
+    }
+
     /// The elements of an array reply.
     public var elements: [RedisReply]? {
         if case .array(let elements) = self { return elements }

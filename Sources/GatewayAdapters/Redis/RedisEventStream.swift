@@ -28,6 +28,41 @@ public struct RedisEventStream: EventStream {
         self.maxLength = maxLength
     }
 
+    /// The stream's length and, per consumer group, its lag and pending entries, per consumer too: what operators
+    /// read to see whether workers keep up. A stream that does not exist has length 0 and no groups.
+    public func health() async throws -> StreamHealth {
+        let length = try await commands.call(["XLEN", name]).integerValue ?? 0
+        let groupsReply = try await commands.send(["XINFO", "GROUPS", name])
+        if case .error = groupsReply { return StreamHealth(stream: name, length: length, groups: []) }
+        var groups: [StreamHealth.Group] = []
+        for entry in groupsReply.elements ?? [] {
+            let fields = Self.fields(entry)
+            guard let groupName = fields["name"]?.text else { continue }
+            var consumers: [StreamHealth.Consumer] = []
+            for consumer in try await commands.call(["XINFO", "CONSUMERS", name, groupName]).elements ?? [] {
+                let consumerFields = Self.fields(consumer)
+                consumers.append(
+                    StreamHealth.Consumer(
+                        name: consumerFields["name"]?.text ?? "", pending: consumerFields["pending"]?.integerValue ?? 0,
+                        idleMilliseconds: consumerFields["idle"]?.integerValue ?? 0))
+            }
+            groups.append(
+                StreamHealth.Group(
+                    name: groupName, pending: fields["pending"]?.integerValue ?? 0, lag: fields["lag"]?.integerValue, consumers: consumers))
+        }
+        return StreamHealth(stream: name, length: length, groups: groups)
+    }
+
+    /// A RESP2 map (a flat array of names and values) by name.
+    private static func fields(_ reply: RedisReply) -> [String: RedisReply] {
+        let elements = reply.elements ?? []
+        var fields: [String: RedisReply] = [:]
+        for index in stride(from: 0, to: elements.count - 1, by: 2) {
+            if let name = elements[index].text { fields[name] = elements[index + 1] }
+        }
+        return fields
+    }
+
     public func prepare() async throws {
         let reply = try await commands.send(["XGROUP", "CREATE", name, group, "0", "MKSTREAM"])
         if case .error(let message) = reply, !message.hasPrefix("BUSYGROUP") {
@@ -98,4 +133,29 @@ public struct RedisEventStream: EventStream {
             return StreamMessage(id: id, key: EventKey(source: source, eventId: eventId))
         }
     }
+}
+
+/// A Redis Stream as operators see it (`gateway stats`, `GET /v1/stats`).
+public struct StreamHealth: Sendable, Equatable {
+    /// One consumer group.
+    public struct Group: Sendable, Equatable {
+        public var name: String
+        /// Entries delivered to a consumer and not acknowledged yet.
+        public var pending: Int
+        /// Entries not delivered to any consumer yet; nil when Redis cannot tell (after a trim or a deletion).
+        public var lag: Int?
+        public var consumers: [Consumer]
+    }
+
+    /// One consumer of a group.
+    public struct Consumer: Sendable, Equatable {
+        public var name: String
+        public var pending: Int
+        /// Since the consumer last read or claimed.
+        public var idleMilliseconds: Int
+    }
+
+    public var stream: String
+    public var length: Int
+    public var groups: [Group]
 }

@@ -79,6 +79,8 @@ public struct AttemptRecord: Sendable, Equatable {
     /// The outcome names auditors rely on.
     public enum Outcome: String, Sendable, Codable {
         case processed, retry, dead, parked
+        /// An operator sent the dead event back to `received` (``by`` and ``reason`` say who and why).
+        case replayed
     }
 
     /// The routing attempt number (for `parked` and rescheduled entries: the attempts made so far).
@@ -92,9 +94,15 @@ public struct AttemptRecord: Sendable, Equatable {
     public var routingLatencyMs: Int?
     /// For `retry` and `parked`: when the event becomes due again, as the policy scheduled it.
     public var nextAttemptAt: Date?
+    /// For `replayed`: the operator, or the name of the admin token used.
+    public var by: String?
+    /// For `replayed`: why, as the operator wrote it.
+    public var reason: String?
 
-    public init(attempt: Int, startedAt: Date, finishedAt: Date, outcome: Outcome, error: String?, routingLatencyMs: Int?, nextAttemptAt: Date? = nil)
-    {
+    public init(
+        attempt: Int, startedAt: Date, finishedAt: Date, outcome: Outcome, error: String?, routingLatencyMs: Int?, nextAttemptAt: Date? = nil,
+        by: String? = nil, reason: String? = nil
+    ) {
         self.attempt = attempt
         self.startedAt = startedAt
         self.finishedAt = finishedAt
@@ -102,5 +110,7 @@ public struct AttemptRecord: Sendable, Equatable {
         self.error = error
         self.routingLatencyMs = routingLatencyMs
         self.nextAttemptAt = nextAttemptAt
+        self.by = by
+        self.reason = reason
     }
 }

@@ -117,6 +117,11 @@ public struct EventChange: Sendable, Equatable {
     public var claimsAdded = 0
     /// Added to `claimsWithoutOutcome`: +1 by a claim, −1 by its outcome.
     public var claimsWithoutOutcomeAdded = 0
+    /// A replay: `attempts` and `claimsWithoutOutcome` start again from 0, and what the death wrote (`failureClass`,
+    /// `deadAt`, `deadLetterPending`) is removed; the history and `lastError` stay.
+    public var startsAfresh = false
+    /// Added to `replayCount`.
+    public var replaysAdded = 0
 
     public init(status: EventStatus, updatedAt: Date) {
         self.status = status
@@ -245,6 +250,24 @@ public enum EventLifecycle {
             change.deadLetterPending = true
         }
         return LifecycleStep(.all([.status(in: [.processing]), .version(lease.version), .leaseToken(lease.token)]), change)
+    }
+
+    /// An operator sends a dead event back to `received`, due now, with a fresh attempt budget: its history stays and
+    /// gains a `replayed` entry saying who and why. A compare-and-set on the version read, so that concurrent replays
+    /// of one dead letter move it once.
+    /// - Parameters:
+    ///   - attempts: the attempts the event had spent, recorded in the entry.
+    public static func replay(_ replay: Replay, version: Int, attempts: Int, now: Date) -> LifecycleStep {
+        var change = EventChange(status: .received, updatedAt: now)
+        change.availableAt = now
+        change.startsAfresh = true
+        change.replaysAdded = 1
+        change.history = HistoryEntry(
+            record: AttemptRecord(
+                attempt: attempts, startedAt: now, finishedAt: now, outcome: .replayed, error: nil, routingLatencyMs: nil, by: replay.by,
+                reason: replay.reason),
+            leaseToken: nil)
+        return LifecycleStep(.all([.status(in: [.dead]), .version(version)]), change)
     }
 
     /// The events the lease sweep takes back at `now`: processing under a lease that expired.

@@ -6,8 +6,11 @@
 ///    └─claim───────────┘  └─recovery        │ ├──▶ parked ───────────due, relay──▶ queued
 ///                                           │ └──▶ dead
 ///                          lease expired: taken over by a claim, or swept to retry_scheduled
+///
+/// dead ──an operator's replay──▶ received
 /// ```
-/// `processed` and `dead` are terminal: nothing leaves them.
+/// `processed` and `dead` are terminal for the pipeline: nothing it does leaves them. Only an operator moves a `dead`
+/// event, back to `received` (``EventLifecycle/replay(_:version:attempts:now:)``).
 public enum EventStatus: String, Sendable, CaseIterable, Codable {
     /// Stored by ingest, not yet published to the stream.
     case received
@@ -44,6 +47,9 @@ public enum EventStatus: String, Sendable, CaseIterable, Codable {
             return true
         // Another worker takes over an event whose lease expired (see EventLifecycle.claimable).
         case (.processing, .processing):
+            return true
+        // An operator redrives a dead letter (`gateway dlq replay`).
+        case (.dead, .received):
             return true
         default:
             return false

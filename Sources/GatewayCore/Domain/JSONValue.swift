@@ -81,7 +81,9 @@ private struct JSONTreeBuilder: JSONSink {
     mutating func closeObject() { close() }
     mutating func closeArray() { close() }
 
-    mutating func string(_ name: JSONName, _ utf8: UnsafeBufferPointer<UInt8>) { add(.string(String(decoding: utf8, as: UTF8.self)), as: OwnedName(name)) }
+    mutating func string(_ name: JSONName, _ utf8: UnsafeBufferPointer<UInt8>) {
+        add(.string(String(decoding: utf8, as: UTF8.self)), as: OwnedName(name))
+    }
     mutating func integer(_ name: JSONName, _ value: Int64) { add(.integer(value), as: OwnedName(name)) }
     mutating func double(_ name: JSONName, _ value: Double) { add(.double(value), as: OwnedName(name)) }
     mutating func bool(_ name: JSONName, _ value: Bool) { add(.bool(value), as: OwnedName(name)) }
@@ -132,27 +134,48 @@ extension JSONValue {
     /// The value as compact JSON text.
     public var serialized: String {
         var output = ""
-        write(to: &output)
+        write(to: &output, indent: nil)
         return output
     }
 
-    private func write(to output: inout String) {
+    /// The value as JSON text for people: two spaces per level, one member or element per line.
+    public var pretty: String {
+        var output = ""
+        write(to: &output, indent: "")
+        return output
+    }
+
+    /// Writes compact JSON when `indent` is nil, else JSON indented from `indent`.
+    private func write(to output: inout String, indent: String?) {
+        let inner = indent.map { $0 + "  " }
         switch self {
         case .object(let members):
+            guard !members.isEmpty else {
+                output += "{}"
+                return
+            }
             output += "{"
             for (index, member) in members.enumerated() {
                 if index > 0 { output += "," }
-                JSONValue.string(member.key).write(to: &output)
-                output += ":"
-                member.value.write(to: &output)
+                if let inner { output += "\n" + inner }
+                JSONValue.string(member.key).write(to: &output, indent: nil)
+                output += indent == nil ? ":" : ": "
+                member.value.write(to: &output, indent: inner)
             }
+            if let indent { output += "\n" + indent }
             output += "}"
         case .array(let elements):
+            guard !elements.isEmpty else {
+                output += "[]"
+                return
+            }
             output += "["
             for (index, element) in elements.enumerated() {
                 if index > 0 { output += "," }
-                element.write(to: &output)
+                if let inner { output += "\n" + inner }
+                element.write(to: &output, indent: inner)
             }
+            if let indent { output += "\n" + indent }
             output += "]"
         case .string(let string):
             output += "\""
