@@ -6,7 +6,8 @@ SHELL := /bin/bash
 run: bootstrap
 	scripts/run.sh
 
-test: bootstrap
+# compose-check first: CI runs `make test` only, and the compose file must stay valid.
+test: bootstrap compose-check
 	scripts/test.sh
 
 faults: bootstrap
@@ -18,7 +19,7 @@ bootstrap:
 build: bootstrap
 	swift build
 
-compose-check:
+compose-check: bootstrap
 	docker-compose -f docker-compose.yml config -q
 
 clean:

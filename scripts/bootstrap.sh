@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECANTUS_VERSION="${SECANTUS_VERSION:-0.7.0b3}"
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=()
@@ -15,6 +16,7 @@ pkg-config --exists openssl 2>/dev/null || packages+=(libssl-dev)
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v python3 >/dev/null || packages+=(python3 python3-venv)
 command -v curl >/dev/null || packages+=(curl)
+command -v docker-compose >/dev/null || packages+=(docker-compose)   # `make compose-check` validates the compose file
 if [ "${1:-}" = --bench ]; then
   command -v wrk >/dev/null || packages+=(wrk)
   command -v taskset >/dev/null || packages+=(util-linux)
@@ -33,4 +35,9 @@ if [ ! -x .venv/bin/secantusd-py ]; then
     python3 -m venv .venv
   fi
   .venv/bin/pip install --quiet --disable-pip-version-check "SecantusDB==$SECANTUS_VERSION"
+fi
+# `make test` checks the HTTP API against openapi.yaml with schemathesis (scripts/api-conformance.sh).
+if [ ! -x .venv/bin/schemathesis ]; then
+  echo "bootstrap: installing schemathesis $SCHEMATHESIS_VERSION into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi

@@ -28,5 +28,7 @@ if [ $# -gt 0 ]; then
 else
   # The fault suite breaks real processes of its own and loads both cores: it runs after the others, alone.
   swift test --skip-build --skip FaultTests
+  # The admin and ingest API against openapi.yaml, by schemathesis.
+  scripts/api-conformance.sh
   swift test --skip-build --filter FaultTests
 fi

@@ -126,15 +126,17 @@ public final class PipelineHarness: Sendable {
         kill(simulator.pid, SIGCONT)
     }
 
-    /// Runs `gateway {arguments}` to completion and returns its standard output.
-    public func runCommand(_ arguments: [String]) async throws -> String {
+    /// Runs `gateway {arguments}` to completion, with `extra` variables, and returns its standard output.
+    public func runCommand(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.binary("gateway"))
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging([
-            "GATEWAY_MONGO_URL": configuration.mongoURL.replacingDatabase(with: databaseName), "GATEWAY_REDIS_URL": configuration.redisURL,
-            "GATEWAY_STREAM_NAME": configuration.streamName, "GATEWAY_MIGRATIONS_DIR": configuration.migrationsDirectory,
-        ]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            [
+                "GATEWAY_MONGO_URL": configuration.mongoURL.replacingDatabase(with: databaseName), "GATEWAY_REDIS_URL": configuration.redisURL,
+                "GATEWAY_STREAM_NAME": configuration.streamName, "GATEWAY_MIGRATIONS_DIR": configuration.migrationsDirectory,
+            ].merging(extra) { $1 }
+        ) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -9,9 +9,15 @@ struct Gateway: AsyncParsableCommand {
         abstract: "Courier Event Gateway: signed webhook ingest into a MongoDB inbox, relayed and processed exactly once.",
         discussion: """
             Every setting is read from its GATEWAY_* environment variable; the matching flag overrides it.
-            Run `gateway <command> --help` for a command's settings.
+            Run `gateway <command> --help` for a command's settings. Commands that read the store print aligned \
+            tables, or one JSON document with --json. Exit status: 0 success; 1 a failure, or what the command \
+            checks does not hold (check, dlq replay with skipped events); 2 check could not read the store; 64 a \
+            wrong command line.
             """,
-        subcommands: [Serve.self, Migrate.self, Relay.self, Seed.self, Events.self, DeadLetterQueue.self, Stats.self, Check.self, Sign.self])
+        subcommands: [
+            Serve.self, Migrate.self, Relay.self, Seed.self, Events.self, Shipment.self, DeadLetterQueue.self, Stats.self, Check.self, Health.self,
+            Sign.self,
+        ])
 }
 
 /// Runs the command with SwiftNIO's event loops as Swift Concurrency's executor.

@@ -8,6 +8,10 @@ struct SettingOptions: ParsableArguments {
     var httpHost: String?
     @Option(help: "Port to bind, 0 for any free one (GATEWAY_HTTP_PORT, default 8080).")
     var httpPort: String?
+    @Option(help: "Port of a relay or worker process's /metrics and /healthz, 0 for none (GATEWAY_METRICS_PORT, default 0).")
+    var metricsPort: String?
+    @Option(help: "Log lines as logfmt or json (GATEWAY_LOG_FORMAT, default logfmt).")
+    var logFormat: String?
     @Option(help: "MongoDB connection string (GATEWAY_MONGO_URL, default mongodb://127.0.0.1:27017/gateway?retryWrites=false).")
     var mongoURL: String?
     @Option(help: "MongoDB connections and threads (GATEWAY_MONGO_POOL_SIZE, default 16).")
@@ -37,7 +41,8 @@ struct SettingOptions: ParsableArguments {
     /// The flags that were given, by setting.
     var overrides: [Setting: String] {
         let pairs: [(Setting, String?)] = [
-            (.httpHost, httpHost), (.httpPort, httpPort), (.mongoURL, mongoURL), (.mongoPoolSize, mongoPoolSize),
+            (.httpHost, httpHost), (.httpPort, httpPort), (.metricsPort, metricsPort), (.logFormat, logFormat), (.mongoURL, mongoURL),
+            (.mongoPoolSize, mongoPoolSize),
             (.redisURL, redisURL), (.webhookSecrets, webhookSecrets), (.maxBodyBytes, maxBodyBytes),
             (.signatureToleranceSeconds, signatureTolerance), (.ingestTimeoutMilliseconds, ingestTimeout),
             (.ingestQueueMax, ingestQueueMax), (.migrationsDirectory, migrationsDirectory),
@@ -47,11 +52,15 @@ struct SettingOptions: ParsableArguments {
     }
 
     /// The configuration from flags, environment and defaults; exits with the variable's name when one is unusable.
+    /// Logging is set up from it (format and level) before anything logs.
     func load() throws -> GatewayConfiguration {
+        let configuration: GatewayConfiguration
         do {
-            return try GatewayConfiguration.load(overrides: overrides)
+            configuration = try GatewayConfiguration.load(overrides: overrides)
         } catch {
             throw StartupError("invalid configuration: \(error)")
         }
+        GatewayLogHandler.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        return configuration
     }
 }

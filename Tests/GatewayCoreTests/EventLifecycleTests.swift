@@ -91,7 +91,7 @@ struct EventLifecycleTests {
 
     /// The moves the steps make are exactly the legal ones: nothing leaves `processed` or `dead`, and no step takes an
     /// event anywhere `canMove` does not allow (building such a step stops the process).
-    @Test func theStepsMakeExactlyTheLegalMoves() {
+    @Test func theStepsMakeExactlyTheLegalMoves() throws {
         let grant = LeaseGrant(owner: "w", expiresAt: later, token: "t")
         let attempt = AttemptRecord(attempt: 1, startedAt: now, finishedAt: now, outcome: .processed, error: nil, routingLatencyMs: nil)
         let steps: [LifecycleStep] =
@@ -101,6 +101,7 @@ struct EventLifecycleTests {
                 EventLifecycle.release(now: now),
                 EventLifecycle.claim(grant, now: now),
                 EventLifecycle.sweep(state(.processing, availableAt: earlier), attempts: 0, claimedAt: nil, now: now),
+                EventLifecycle.replay(try Replay(by: "ops", reason: "fixed"), version: 3, attempts: 8, now: now),
             ]
             + [
                 Transition.complete(RoutingDecision(hub: "h", routeCode: "r", eta: now)), .retry(at: now, error: "e", spendsAttempt: true),
@@ -119,6 +120,7 @@ struct EventLifecycleTests {
         }
         #expect(moves == legal)
         #expect(EventStatus.allCases.filter(\.isTerminal) == [.processed, .dead])
-        #expect(!moves.contains { $0.hasPrefix("processed→") || $0.hasPrefix("dead→") })
+        // Out of a terminal state, only an operator's replay moves an event: dead → received.
+        #expect(moves.filter { $0.hasPrefix("processed→") || $0.hasPrefix("dead→") } == ["dead→received"])
     }
 }

@@ -77,9 +77,10 @@ public struct StartupCheckError: Error, CustomStringConvertible {
 /// Builds what each role runs; `main` only parses arguments, and tests call the same functions.
 public enum GatewayRuntime {
     /// The HTTP application of the api role: ingest, `/healthz`, `/readyz`, `/metrics` and, with admin tokens, `/v1/…`.
+    /// - Parameter heartbeats: the loops of the same process (`--role all`), whose silence fails `/healthz`.
     public static func buildAPI(
         configuration: GatewayConfiguration, resources: GatewayResources, metrics: PrometheusCollectorRegistry? = nil,
-        clock: any TimeSource = SystemTimeSource(), logger: Logger,
+        heartbeats: [Heartbeat] = [], clock: any TimeSource = SystemTimeSource(), logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
@@ -87,22 +88,17 @@ public enum GatewayRuntime {
             secrets: configuration.webhookSecrets,
             verifier: SignatureVerifier(toleranceSeconds: configuration.signatureToleranceSeconds),
             inbox: MongoInboxStore(pool: resources.mongo, limits: configuration.ingestBatches), clock: clock)
+        let ingestMetrics = IngestMetrics(sources: Set(configuration.webhookSecrets.keys))
         IngestRoutes(
             ingest: ingest,
-            limits: .init(maxBodyBytes: configuration.maxBodyBytes, storeTimeout: configuration.ingestTimeout)
+            limits: .init(maxBodyBytes: configuration.maxBodyBytes, storeTimeout: configuration.ingestTimeout), metrics: ingestMetrics
         ).register(on: router)
-        HealthRoutes(probes: [resources.mongo, resources.redis]).register(on: router)
+        HealthRoutes(probes: [resources.mongo, resources.redis], heartbeats: heartbeats).register(on: router)
         AdminRoutes(
             tokens: configuration.adminTokens, queries: OperatorQueries(resources: resources, configuration: configuration),
-            replays: ReplayDeadEvents(store: MongoDeadEventStore(pool: resources.mongo), clock: clock)
+            replays: ReplayDeadEvents(store: MongoDeadEventStore(pool: resources.mongo), clock: clock, observer: MetricsObserver())
         ).register(on: router)
-        if let metrics {
-            router.get("metrics") { _, _ in
-                var text: [UInt8] = []
-                metrics.emit(into: &text)
-                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: .init(bytes: text)))
-            }
-        }
+        if let metrics { HealthRoutes.registerMetrics(metrics, on: router) }
         let serverName = "courier-event-gateway"
         let (maxBodyBytes, storeTimeout) = (configuration.maxBodyBytes, configuration.ingestTimeout)
         let limits = configuration.connectionLimits
@@ -113,11 +109,29 @@ public enum GatewayRuntime {
                 configuration: .init(
                     additionalChannelHandlers: [
                         HTTP1GuardsInstaller(limits: limits, openConnections: openConnections) {
-                            IngestHandler(ingest: ingest, maxBodyBytes: maxBodyBytes, storeTimeout: storeTimeout, serverName: serverName)
+                            IngestHandler(
+                                ingest: ingest, maxBodyBytes: maxBodyBytes, storeTimeout: storeTimeout, serverName: serverName, metrics: ingestMetrics
+                            )
                         }
                     ])),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: serverName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.httpPort) },
+            logger: logger)
+    }
+
+    /// The small HTTP application of a relay or worker process on `GATEWAY_METRICS_PORT`: `/healthz` (503 once its loop
+    /// went silent for ``Heartbeat/maxSilence``), `/readyz` and `/metrics`.
+    static func buildMonitor(
+        configuration: GatewayConfiguration, resources: GatewayResources, metrics: PrometheusCollectorRegistry?, heartbeats: [Heartbeat],
+        logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        HealthRoutes(probes: [resources.mongo, resources.redis], heartbeats: heartbeats).register(on: router)
+        if let metrics { HealthRoutes.registerMetrics(metrics, on: router) }
+        return Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.httpHost, port: configuration.metricsPort), serverName: "courier-event-gateway-monitor"),
             logger: logger)
     }
 
@@ -141,24 +155,33 @@ public enum GatewayRuntime {
         clock: any TimeSource = SystemTimeSource(), logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> [any Service] {
         var services: [any Service] = []
+        var heartbeats: [Heartbeat] = []
         if role == .worker || role == .all {
             let routing = HTTPRoutingService(
                 url: configuration.routingURL, timeout: configuration.routingTimeout, concurrency: configuration.workerConcurrency)
+            let heartbeat = Heartbeat(name: "worker")
+            heartbeats.append(heartbeat)
             services.append(RoutingClientService(client: routing))
-            services.append(buildWorker(configuration: configuration, resources: resources, routing: routing, clock: clock, logger: logger))
+            services.append(
+                buildWorker(configuration: configuration, resources: resources, routing: routing, heartbeat: heartbeat, clock: clock, logger: logger))
         }
         if role == .relay || role == .all {
+            let heartbeat = Heartbeat(name: "relay")
+            heartbeats.append(heartbeat)
             services.append(
                 RelayService(
                     relay: buildRelayPass(configuration: configuration, resources: resources, clock: clock),
-                    pollInterval: configuration.relayPollInterval,
-                    logger: logger))
+                    pollInterval: configuration.relayPollInterval, heartbeat: heartbeat, logger: logger))
+            services.append(StoreGaugesService(queries: OperatorQueries(resources: resources, configuration: configuration), logger: logger))
         }
         if role == .api || role == .all {
             services.append(
                 buildAPI(
-                    configuration: configuration, resources: resources, metrics: metrics, clock: clock, logger: logger,
+                    configuration: configuration, resources: resources, metrics: metrics, heartbeats: heartbeats, clock: clock, logger: logger,
                     onServerRunning: onServerRunning))
+        } else if configuration.metricsPort != 0 {
+            services.append(
+                buildMonitor(configuration: configuration, resources: resources, metrics: metrics, heartbeats: heartbeats, logger: logger))
         }
         return services
     }
@@ -189,7 +212,8 @@ public enum GatewayRuntime {
     }
 
     private static func buildWorker(
-        configuration: GatewayConfiguration, resources: GatewayResources, routing: any RoutingService, clock: any TimeSource, logger: Logger
+        configuration: GatewayConfiguration, resources: GatewayResources, routing: any RoutingService, heartbeat: Heartbeat,
+        clock: any TimeSource, logger: Logger
     ) -> WorkerService {
         let process = ProcessEvent(
             events: MongoWorkerStore(pool: resources.mongo), shipments: MongoShipmentStore(pool: resources.mongo), routing: routing,
@@ -197,10 +221,10 @@ public enum GatewayRuntime {
             breaker: CircuitBreaker(failureThreshold: configuration.circuitFailureThreshold, coolDown: configuration.circuitCooldown),
             rateLimit: TokenBucket(ratePerSecond: configuration.routingRateLimit),
             routingCalls: ConcurrencyLimit(configuration.workerConcurrency), workerId: configuration.workerId, leaseDuration: configuration.lease,
-            clock: clock)
+            clock: clock, observer: MetricsObserver())
         return WorkerService(
             process: process, stream: eventStream(configuration, resources), consumer: configuration.workerId,
-            eventsInFlight: configuration.workerEventsInFlight, claimIdle: configuration.streamClaimIdle, logger: logger)
+            eventsInFlight: configuration.workerEventsInFlight, claimIdle: configuration.streamClaimIdle, heartbeat: heartbeat, logger: logger)
     }
 
     /// The group that runs a process's services until one of `signals`: graceful shutdown first, escalated to

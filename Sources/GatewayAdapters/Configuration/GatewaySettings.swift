@@ -1,6 +1,7 @@
 import Configuration
 public import Foundation
 public import GatewayCore
+public import Logging
 
 /// Every setting the gateway reads, by its environment variable; a command-line flag overrides it.
 ///
@@ -11,6 +12,10 @@ public enum Setting: String, CaseIterable, Sendable {
     case httpHost = "GATEWAY_HTTP_HOST"
     /// Port the HTTP server binds to; 0 picks a free one. Default `8080`.
     case httpPort = "GATEWAY_HTTP_PORT"
+    /// Port on which a `relay` or `worker` process serves `/metrics`, `/healthz` (503 once its loop has been silent for
+    /// 60 s) and `/readyz`, on GATEWAY_HTTP_HOST; the `api` and `all` roles serve them on GATEWAY_HTTP_PORT. 0 turns it
+    /// off. Default 0.
+    case metricsPort = "GATEWAY_METRICS_PORT"
     /// MongoDB connection string; its path names the database. Default
     /// `mongodb://127.0.0.1:27017/gateway?retryWrites=false`.
     case mongoURL = "GATEWAY_MONGO_URL"
@@ -97,6 +102,12 @@ public enum Setting: String, CaseIterable, Sendable {
     /// How long a queued event may go unclaimed before the relay publishes it again, in ms. Default 300000.
     case relayRecoveryMilliseconds = "GATEWAY_RELAY_RECOVERY_MS"
 
+    /// Log line format on standard error: `logfmt` or `json`. Every line about an event carries its `source` and
+    /// `eventId`; payloads and secrets are never logged. Default `logfmt`.
+    case logFormat = "GATEWAY_LOG_FORMAT"
+    /// Lowest level logged: `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`. Default `info`.
+    case logLevel = "GATEWAY_LOG_LEVEL"
+
     /// How long graceful shutdown (SIGTERM, SIGINT) may take, in ms: in-flight requests and events finish, the relay
     /// publishes or releases what it reserved. Past it, work still running is cancelled and each worker gives its
     /// events back, due now. Default 10000.
@@ -123,6 +134,7 @@ public struct ConfigurationError: Error, CustomStringConvertible {
 public struct GatewayConfiguration: Sendable {
     public var httpHost = "127.0.0.1"
     public var httpPort = 8080
+    public var metricsPort = 0
     public var mongoURL = "mongodb://127.0.0.1:27017/gateway?retryWrites=false"
     public var mongoPoolSize = 16
     public var mongoSocketTimeout: Duration = .seconds(10)
@@ -155,6 +167,8 @@ public struct GatewayConfiguration: Sendable {
     public var relayBatchSize = 500
     public var relayRecoveryWindow: Duration = .seconds(300)
     public var shutdownGrace: Duration = .seconds(10)
+    public var logFormat = LogFormat.logfmt
+    public var logLevel = Logger.Level.info
 
     /// Events a worker process holds at once: its routing calls (`workerConcurrency`) and a quarter more,
     /// whose claims, shipment reads and outcome writes run while the routing calls are held by others.
@@ -192,6 +206,7 @@ public struct GatewayConfiguration: Sendable {
     private init(reader: SettingsReader) throws(ConfigurationError) {
         httpHost = reader.string(.httpHost) ?? httpHost
         httpPort = try reader.integer(.httpPort, in: 0...65_535) ?? httpPort
+        metricsPort = try reader.integer(.metricsPort, in: 0...65_535) ?? metricsPort
         mongoURL = reader.string(.mongoURL) ?? mongoURL
         mongoPoolSize = try reader.integer(.mongoPoolSize, in: 1...512) ?? mongoPoolSize
         mongoSocketTimeout = try reader.milliseconds(.mongoSocketTimeoutMilliseconds, in: 100...3_600_000) ?? mongoSocketTimeout
@@ -235,6 +250,8 @@ public struct GatewayConfiguration: Sendable {
         relayBatchSize = try reader.integer(.relayBatchSize, in: 1...10_000) ?? relayBatchSize
         relayRecoveryWindow = try reader.milliseconds(.relayRecoveryMilliseconds, in: 100...86_400_000) ?? relayRecoveryWindow
         shutdownGrace = try reader.milliseconds(.shutdownGraceMilliseconds, in: 0...600_000) ?? shutdownGrace
+        logFormat = try reader.choice(.logFormat, LogFormat.self) ?? logFormat
+        logLevel = try reader.choice(.logLevel, Logger.Level.self) ?? logLevel
         try validateTiming()
     }
 
@@ -335,6 +352,15 @@ private struct SettingsReader {
             throw ConfigurationError(setting: setting, reason: "\(value) is outside \(range.lowerBound)…\(range.upperBound)")
         }
         return value
+    }
+
+    func choice<Choice: RawRepresentable & CaseIterable>(_ setting: Setting, _: Choice.Type) throws(ConfigurationError) -> Choice?
+    where Choice.RawValue == String {
+        guard let text = string(setting)?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let choice = Choice(rawValue: text.lowercased()) else {
+            throw ConfigurationError(setting: setting, reason: "'\(text)' is not one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return choice
     }
 
     func milliseconds(_ setting: Setting, in range: ClosedRange<Int>) throws(ConfigurationError) -> Duration? {

@@ -1,4 +1,5 @@
 import HTTPTypes
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypesHTTP1
@@ -282,7 +283,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         for field in reply.headers { head.headers.add(name: field.name.canonicalName, value: field.value) }
         head.headers.add(name: "content-length", value: String(reply.body.readableBytes))
         head.headers.add(name: "connection", value: "close")
-        IngestMetrics.count(reply.status)
+        IngestMetrics.timedOut.increment()
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

@@ -1,25 +1,47 @@
 public import GatewayCore
 public import Hummingbird
+public import Prometheus
 
-/// `/healthz` (the process answers) and `/readyz` (every dependency answers).
+/// `/healthz` (the process answers, and its loops went round lately) and `/readyz` (every dependency answers).
 public struct HealthRoutes: Sendable {
     private let probes: [any HealthProbe]
+    private let heartbeats: [Heartbeat]
     private let probeTimeout: Duration
 
-    /// Creates the routes; `/readyz` pings each probe with `probeTimeout`.
-    public init(probes: [any HealthProbe], probeTimeout: Duration = .seconds(1)) {
+    /// Creates the routes; `/readyz` pings each probe with `probeTimeout`; `/healthz` answers 503 once one of the
+    /// `heartbeats` is silent for longer than ``Heartbeat/maxSilence``.
+    public init(probes: [any HealthProbe], heartbeats: [Heartbeat] = [], probeTimeout: Duration = .seconds(1)) {
         self.probes = probes
+        self.heartbeats = heartbeats
         self.probeTimeout = probeTimeout
     }
 
     /// Adds the routes to `router`.
     public func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("healthz") { _, _ in
-            JSONReply(.ok, [("status", "ok")]).response
+            liveness()
         }
         router.get("readyz") { _, _ in
             await readiness()
         }
+    }
+
+    /// Serves the registry's metrics at `/metrics`, in Prometheus' text format.
+    public static func registerMetrics<Context: RequestContext>(_ metrics: PrometheusCollectorRegistry, on router: Router<Context>) {
+        router.get("metrics") { _, _ in
+            var text: [UInt8] = []
+            metrics.emit(into: &text)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: .init(bytes: text)))
+        }
+    }
+
+    private func liveness() -> Response {
+        let loops = heartbeats.map { heartbeat in
+            let silence = heartbeat.silence
+            return (heartbeat.name, silence < Heartbeat.maxSilence ? "ok" : "silent for \(Int(silence.seconds)) s")
+        }
+        let alive = loops.allSatisfy { $0.1 == "ok" }
+        return JSONReply(alive ? .ok : .serviceUnavailable, [("status", alive ? "ok" : "stuck")] + loops).response
     }
 
     private func readiness() async -> Response {

@@ -1,5 +1,6 @@
 import GatewayCore
 import HTTPTypes
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypesHTTP1
@@ -62,8 +63,19 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the channel asked to read while a delivery waited for the inbox.
     private var readPending = false
     private var attempts = 0
+    private let metrics: IngestMetrics
+    /// The counters this connection used, so that counting a reply takes no lock.
+    private var counters: [CounterKey: Counter] = [:]
+    /// The current delivery's source and when its head arrived, for its reply's metrics.
+    private var current: (source: String, since: NIODeadline)?
 
-    init(ingest: IngestEvent, maxBodyBytes: Int, storeTimeout: Duration, serverName: String) {
+    private struct CounterKey: Hashable {
+        var source: String
+        var status: Int
+    }
+
+    init(ingest: IngestEvent, maxBodyBytes: Int, storeTimeout: Duration, serverName: String, metrics: IngestMetrics) {
+        self.metrics = metrics
         self.ingest = ingest
         self.maxBodyBytes = maxBodyBytes
         self.storeTimeout = TimeAmount(storeTimeout)
@@ -116,6 +128,7 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (part, state) {
         case (.head(let head), _):
             if responsesOwed == 0, let source = Self.webhookSource(head), Self.mayAnswer(head, maxBodyBytes: maxBodyBytes) {
+                current = (source, .now())
                 state = .holding(head: head, source: source, body: context.channel.allocator.buffer(capacity: 0))
             } else {
                 forward(.head(head), context: context)
@@ -195,7 +208,14 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func write(_ reply: EncodedReply, context: ChannelHandlerContext) {
-        IngestMetrics.count(reply.status)
+        if let (source, since) = current {
+            let key = CounterKey(source: source, status: reply.status.code)
+            let counter = counters[key] ?? metrics.counter(source: source, status: reply.status)
+            if counters.count < Self.cachedRepliesLimit { counters[key] = counter }
+            counter.increment()
+            metrics.ackLatency.recordNanoseconds(Int64((NIODeadline.now() - since).nanoseconds))
+            current = nil
+        }
         socketSide?.writeAndFlush(NIOAny(reply.bytes), promise: nil)
         context.triggerUserOutboundEvent(RequestDeadlineHandler.RequestAnswered(), promise: nil)
     }

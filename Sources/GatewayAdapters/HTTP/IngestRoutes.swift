@@ -25,11 +25,13 @@ public struct IngestRoutes: Sendable {
 
     private let ingest: IngestEvent
     private let limits: Limits
+    private let metrics: IngestMetrics
 
     /// Creates the routes around the ingest use case.
-    public init(ingest: IngestEvent, limits: Limits) {
+    init(ingest: IngestEvent, limits: Limits, metrics: IngestMetrics) {
         self.ingest = ingest
         self.limits = limits
+        self.metrics = metrics
     }
 
     /// Adds the route to `router`.
@@ -41,6 +43,12 @@ public struct IngestRoutes: Sendable {
 
     private func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let source = try context.parameters.require("source")
+        let started = ContinuousClock.now
+        func answer(_ response: Response) -> Response {
+            metrics.counter(source: source, status: response.status).increment()
+            metrics.ackLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            return response
+        }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limits.maxBodyBytes {
             return answer(tooLarge())
         }
@@ -72,10 +80,6 @@ public struct IngestRoutes: Sendable {
         JSONReply.error(.contentTooLarge, code: "payload_too_large", message: "the body exceeds \(limits.maxBodyBytes) bytes").response
     }
 
-    private func answer(_ response: Response) -> Response {
-        IngestMetrics.count(response.status)
-        return response
-    }
 }
 
 /// The reply to each ingest outcome, the same on the event loop (``IngestHandler``) and in the route.
@@ -100,22 +104,34 @@ enum IngestReplies {
     }
 }
 
-/// Counts ingest replies by status for `/metrics`.
-enum IngestMetrics {
-    /// The counters of the statuses ingest answers, made once; another status takes a lock.
-    private static let common = Dictionary(uniqueKeysWithValues: [200, 202, 400, 401, 404, 408, 413, 503].map { ($0, counter($0)) })
-    private static let others = Mutex<[Int: Counter]>([:])
+/// Ingest replies by source and status, and the time from a delivery's request head to its reply, for `/metrics`.
+/// A source that is not configured is labelled `unknown`, so that made-up paths cannot grow the label set.
+final class IngestMetrics: Sendable {
+    private let sources: Set<String>
+    private let counters = Mutex<[CounterKey: Counter]>([:])
+    let ackLatency = Timer(label: MetricName.ingestAckSeconds)
 
-    static func count(_ status: HTTPResponse.Status) {
-        if let counter = common[status.code] { return counter.increment() }
-        others.withLock { counters in
-            if counters[status.code] == nil { counters[status.code] = counter(status.code) }
-            return counters[status.code]!
-        }.increment()
+    private struct CounterKey: Hashable {
+        var source: String
+        var status: Int
     }
 
-    private static func counter(_ code: Int) -> Counter {
-        Counter(label: "gateway_ingest_responses_total", dimensions: [("status", String(code))])
+    init(sources: Set<String>) {
+        self.sources = sources
+    }
+
+    /// 408 for a request whose head or body never arrived in time: its source is not known.
+    static let timedOut = Counter(label: MetricName.ingestResponses, dimensions: [("source", "unknown"), ("status", "408")])
+
+    /// The counter of a reply; handlers keep the ones they used, so the lock is taken once per connection and reply.
+    func counter(source: String?, status: HTTPResponse.Status) -> Counter {
+        let key = CounterKey(source: source.flatMap { sources.contains($0) ? $0 : nil } ?? "unknown", status: status.code)
+        return counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: MetricName.ingestResponses, dimensions: [("source", key.source), ("status", String(key.status))])
+            counters[key] = counter
+            return counter
+        }
     }
 }
 

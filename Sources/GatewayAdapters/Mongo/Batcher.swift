@@ -167,10 +167,3 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
         }
     }
 }
-
-extension Duration {
-    /// The duration in whole nanoseconds.
-    fileprivate var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
-}

@@ -20,22 +20,30 @@ public struct OperatorQueries: Sendable {
 
     // MARK: Stats
 
-    /// Counts, the oldest waits, the stream's consumers and the relay's failing documents, at `now`.
-    public func stats(now: Date = Date()) async throws -> SystemStats {
-        let (bySource, oldest, dueForRetry, deadByClass, relayFailures) = try await pool.withDatabase("read stats") { database in
+    /// Counts, the oldest waits, the stream's consumers and the relay's failing documents, at `now`. Counts by source
+    /// read every event; without `bySource` (the metrics sampler) each figure comes from an index.
+    public func stats(now: Date = Date(), bySource includeSources: Bool = true) async throws -> SystemStats {
+        let (byStatus, bySource, oldest, dueForRetry, deadByClass, relayFailures) = try await pool.withDatabase("read stats") { database in
             let events = database.collection(Collections.events)
+            var byStatus: [EventStatus: Int] = [:]
+            for status in EventStatus.allCases {
+                byStatus[status] = try events.count(["status": .string(status.rawValue)])
+            }
             var bySource: [String: [EventStatus: Int]] = [:]
-            for group in try events.aggregate([
-                .document([
-                    "$group": .document([
-                        "_id": .document(["source": .string("$source"), "status": .string("$status")]), "count": .document(["$sum": .int32(1)]),
+            if includeSources {
+                for group in try events.aggregate([
+                    .document([
+                        "$group": .document([
+                            "_id": .document(["source": .string("$source"), "status": .string("$status")]),
+                            "count": .document(["$sum": .int32(1)]),
+                        ])
                     ])
-                ])
-            ]) {
-                guard let source = group[path: "_id.source"]?.stringValue,
-                    let status = group[path: "_id.status"]?.stringValue.flatMap(EventStatus.init(rawValue:))
-                else { continue }
-                bySource[source, default: [:]][status, default: 0] += group["count"]?.intValue ?? 0
+                ]) {
+                    guard let source = group[path: "_id.source"]?.stringValue,
+                        let status = group[path: "_id.status"]?.stringValue.flatMap(EventStatus.init(rawValue:))
+                    else { continue }
+                    bySource[source, default: [:]][status, default: 0] += group["count"]?.intValue ?? 0
+                }
             }
             var oldest: [SystemStats.OldestWait] = []
             for status in Self.moving {
@@ -68,10 +76,8 @@ public struct OperatorQueries: Sendable {
                     step: record["step"]?.stringValue ?? "", event: EventDocuments.key(of: record), recordId: record["recordId"]?.stringValue ?? "",
                     failures: record["failures"]?.intValue ?? 0, error: record["error"]?.stringValue ?? "", retryAt: record["retryAt"]?.dateValue)
             }
-            return (bySource, oldest, dueForRetry, deadByClass, relayFailures)
+            return (byStatus, bySource, oldest, dueForRetry, deadByClass, relayFailures)
         }
-        var byStatus: [EventStatus: Int] = [:]
-        for counts in bySource.values { byStatus.merge(counts, uniquingKeysWith: +) }
         let streamHealth: Result<StreamHealth, SystemStats.StreamUnavailable>
         do {
             streamHealth = .success(try await stream.health())

@@ -1,3 +1,4 @@
+import Foundation
 public import GatewayCore
 public import Logging
 import Metrics
@@ -15,13 +16,18 @@ public struct RelayService: Service {
     private let relay: RelayDueEvents
     private let pollInterval: Duration
     private let recoveryInterval: Duration
+    private let heartbeat: Heartbeat
     private let logger: Logger
 
-    /// Creates the service.
-    public init(relay: RelayDueEvents, pollInterval: Duration, recoveryInterval: Duration = .seconds(1), logger: Logger) {
+    /// Creates the service; `heartbeat` beats after every pass that reached the store.
+    public init(
+        relay: RelayDueEvents, pollInterval: Duration, recoveryInterval: Duration = .seconds(1), heartbeat: Heartbeat = Heartbeat(name: "relay"),
+        logger: Logger
+    ) {
         self.relay = relay
         self.pollInterval = pollInterval
         self.recoveryInterval = recoveryInterval
+        self.heartbeat = heartbeat
         self.logger = logger
     }
 
@@ -32,6 +38,7 @@ public struct RelayService: Service {
                 let recover = lastRecovery.map { ContinuousClock.now - $0 >= recoveryInterval } ?? true
                 let report = try await relay.runOnce(recover: recover, shouldStop: { Task.isShuttingDownGracefully })
                 if recover { lastRecovery = .now }
+                heartbeat.beat()
                 Self.log(report, to: logger)
                 if report.didWork { continue }
             } catch is CancellationError {
@@ -43,8 +50,11 @@ public struct RelayService: Service {
         }
     }
 
-    /// Logs what a pass did and counts the documents and steps that failed, by step.
+    /// Logs what a pass did and counts it: events published and recovered, documents and steps that failed, by step.
     static func log(_ report: RelayReport, to logger: Logger) {
+        Counter(label: MetricName.relayPublished).increment(by: report.published)
+        Counter(label: MetricName.relayRecovered).increment(by: report.recovered)
+        Gauge(label: MetricName.relayLastPassTimestamp).record(Date().timeIntervalSince1970)
         if report.didWork {
             logger.debug(
                 "relay pass",
@@ -54,7 +64,7 @@ public struct RelayService: Service {
                 ])
         }
         for failure in report.failures {
-            Counter(label: "gateway_relay_document_failures_total", dimensions: [("step", failure.step.rawValue)]).increment()
+            Counter(label: MetricName.relayDocumentFailures, dimensions: [("step", failure.step.rawValue)]).increment()
             logger.warning(
                 "relay step failed on one document; it is left out of the step for a backoff",
                 metadata: [
@@ -63,7 +73,7 @@ public struct RelayService: Service {
                 ])
         }
         for (step, error) in report.failedSteps {
-            Counter(label: "gateway_relay_step_failures_total", dimensions: [("step", step.rawValue)]).increment()
+            Counter(label: MetricName.relayStepFailures, dimensions: [("step", step.rawValue)]).increment()
             logger.warning("relay step failed; the pass went on without it", metadata: ["step": "\(step.rawValue)", "error": "\(error)"])
         }
     }

@@ -17,15 +17,21 @@ public struct WorkerService: Service {
     private let consumer: String
     private let eventsInFlight: Int
     private let claimIdle: Duration
+    private let heartbeat: Heartbeat
     private let logger: Logger
+    private let inFlight = Meter(label: MetricName.eventsInFlight)
 
-    /// Creates the service.
-    public init(process: ProcessEvent, stream: any EventStream, consumer: String, eventsInFlight: Int, claimIdle: Duration, logger: Logger) {
+    /// Creates the service; `heartbeat` beats after every read of the stream that got an answer.
+    public init(
+        process: ProcessEvent, stream: any EventStream, consumer: String, eventsInFlight: Int, claimIdle: Duration,
+        heartbeat: Heartbeat = Heartbeat(name: "worker"), logger: Logger
+    ) {
         self.process = process
         self.stream = stream
         self.consumer = consumer
         self.eventsInFlight = eventsInFlight
         self.claimIdle = claimIdle
+        self.heartbeat = heartbeat
         self.logger = logger
     }
 
@@ -47,10 +53,13 @@ public struct WorkerService: Service {
                     if messages.isEmpty {
                         messages = try await stream.read(consumer: consumer, count: taken, block: .seconds(1))
                     }
+                    heartbeat.beat()
                     places.release(taken - messages.count)
                     for message in messages {
+                        inFlight.increment()
                         group.addTask {
                             await handle(message)
+                            inFlight.decrement()
                             places.release()
                         }
                     }
@@ -84,7 +93,7 @@ public struct WorkerService: Service {
             // The store refuses this event's document: retrying the entry cannot help, and one bad document must not
             // occupy the workers. The event stays as it is in the inbox; the relay's recovery republishes it after its
             // window and, should it fail there too, sets it aside with a growing backoff.
-            Counter(label: "gateway_worker_document_failures_total").increment()
+            Counter(label: MetricName.workerDocumentFailures).increment()
             logger.warning(
                 "the store refused this event's document; its entry is acknowledged", metadata: event.merging(["error": "\(error)"]) { $1 })
             try? await stream.acknowledge([message.id])

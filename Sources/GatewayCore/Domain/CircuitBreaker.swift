@@ -51,6 +51,11 @@ public final class CircuitBreaker: Sendable {
         }
     }
 
+    /// Whether calls flow freely: false while the breaker is open or lets only its probe through.
+    public var isClosed: Bool {
+        state.withLock { if case .closed = $0 { true } else { false } }
+    }
+
     /// Records the result of a call that was let through.
     /// - Parameter transientFailure: whether it failed in a way that suggests the service is unwell.
     public func record(transientFailure: Bool, now: Date) {

@@ -30,12 +30,14 @@ public struct ProcessEvent: Sendable {
     private let leaseDuration: Duration
     private let clock: any TimeSource
     private let random: any RandomSource
+    private let observer: any PipelineObserver
 
     /// Creates the use case.
     public init(
         events: any EventRepository, shipments: any ShipmentStore, routing: any RoutingService, policy: ProcessingPolicy,
         breaker: CircuitBreaker, rateLimit: TokenBucket, routingCalls: ConcurrencyLimit, workerId: String, leaseDuration: Duration,
-        clock: any TimeSource = SystemTimeSource(), random: any RandomSource = SystemRandomSource()
+        clock: any TimeSource = SystemTimeSource(), random: any RandomSource = SystemRandomSource(),
+        observer: any PipelineObserver = SilentObserver()
     ) {
         self.events = events
         self.shipments = shipments
@@ -48,6 +50,7 @@ public struct ProcessEvent: Sendable {
         self.leaseDuration = leaseDuration
         self.clock = clock
         self.random = random
+        self.observer = observer
     }
 
     /// The error recorded when a worker gives an event back at shutdown.
@@ -89,6 +92,7 @@ public struct ProcessEvent: Sendable {
                         if !Task.isCancelled { breaker.record(transientFailure: failure.kind == .transient, now: clock.now()) }
                         result = .failed(failure)
                     }
+                    observer.routingCallEnded(RoutingCallOutcome(answer), latency: latency, breakerClosed: breaker.isClosed)
                 }
             } else {
                 result = .shipmentMissing
@@ -116,7 +120,17 @@ public struct ProcessEvent: Sendable {
             attempt: event.attempts + (transition.spendsAttempt ? 1 : 0), startedAt: startedAt, finishedAt: now,
             outcome: transition.outcome, error: transition.error, routingLatencyMs: routingLatencyMs, nextAttemptAt: transition.dueAt)
         guard try await events.record(transition, attempt: record, for: event, now: now) else { return .leaseLost }
+        observer.outcomeRecorded(transition, receivedAt: event.receivedAt, now: now)
         return .moved(to: transition.status)
+    }
+}
+
+extension RoutingCallOutcome {
+    init(_ answer: Result<RoutingDecision, RoutingFailure>) {
+        switch answer {
+        case .success: self = .routed
+        case .failure(let failure): self = failure.kind == .transient ? .transient : .permanent
+        }
     }
 }
 

@@ -34,10 +34,12 @@ public struct ReplayDeadEvents: Sendable {
 
     private let store: any DeadEventStore
     private let clock: any TimeSource
+    private let observer: any PipelineObserver
 
-    public init(store: any DeadEventStore, clock: any TimeSource = SystemTimeSource()) {
+    public init(store: any DeadEventStore, clock: any TimeSource = SystemTimeSource(), observer: any PipelineObserver = SilentObserver()) {
         self.store = store
         self.clock = clock
+        self.observer = observer
     }
 
     /// Replays the selected dead events, or with `dryRun` only reports which it would replay.
@@ -75,6 +77,7 @@ public struct ReplayDeadEvents: Sendable {
             try await store.markDeadLetterReplayed(event.key, replay: replay, at: now)
             report.replayed.append(event)
         }
+        if !dryRun { observer.replayed(report.replayed.count) }
         return report
     }
 
