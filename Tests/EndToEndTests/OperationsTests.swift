@@ -75,6 +75,36 @@ struct OperationsTests {
         }
     }
 
+    /// The auditors' and operators' commands read a finished run as the README says: one shipment's history with every
+    /// attempt, lists filtered by shipment, the stats, and `check` holding (it exits 0).
+    @Test func theReadingCommandsFollowAShipmentAcrossItsEvents() async throws {
+        let harness = try await PipelineHarness(simulatorArguments: ["--latency-ms", "20", "--fail-first", "1"], shipments: 1)
+        do {
+            let keys = try await harness.ingest(count: 3, shipments: 1)
+            #expect(try await harness.runPipelineUntilAllTerminal(within: .seconds(60)))
+            let shipment = MongoShipmentSeeder.shipmentId(1)
+
+            let history = try JSONValue(parsing: Array(try await harness.runCommand(["shipment", "history", shipment, "--json"]).utf8))
+            guard case .array(let events) = history else { throw TestSupportError("shipment history --json is not an array") }
+            #expect(Set(events.compactMap { $0["eventId"]?.stringValue }) == Set(keys.map(\.eventId)))
+            #expect(events.allSatisfy { $0["status"] == .string("processed") })
+            let table = try await harness.runCommand(["shipment", "history", shipment])
+            #expect(table.contains("retry (attempt 1)") && table.contains("processed (attempt 2)"), "\(table)")
+
+            let listed = try JSONValue(parsing: Array(try await harness.runCommand(["events", "list", "--shipment", shipment, "--json"]).utf8))
+            guard case .array(let page) = listed else { throw TestSupportError("events list --json is not an array") }
+            #expect(page.count == 3 && page.allSatisfy { $0["payload"] == nil })
+            let stats = try JSONValue(parsing: Array(try await harness.runCommand(["stats", "--json"]).utf8))
+            #expect(stats["byStatus"]?["processed"] == .integer(3))
+            #expect(try JSONValue(parsing: Array(try await harness.runCommand(["dlq", "list", "--json"]).utf8)) == .array([]))
+            _ = try await harness.runCommand(["check"])
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+        await harness.shutdown()
+    }
+
     /// Every line is a JSON object with the fixed fields; a line naming an event names its source too; nothing of the
     /// payload or the secret appears anywhere.
     private static func checkLogs(in folder: URL) throws {
