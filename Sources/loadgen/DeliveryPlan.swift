@@ -2,7 +2,7 @@ import Foundation
 import GatewayAdapters
 import GatewayCore
 
-/// Every delivery of a run, signed before the clock starts.
+/// Every delivery of a run, signed before the clock starts (and signed again when sent, should that be much later).
 struct DeliveryPlan: Sendable {
     /// One prepared request.
     struct Delivery: Sendable {
@@ -10,7 +10,22 @@ struct DeliveryPlan: Sendable {
         let kind: Kind
         let eventId: String
         let body: [UInt8]
+        /// The headers as signed when the plan was made, at `signedAt`.
         let headers: [(String, String)]
+        let signedAt: Int64
+        /// The secret it was signed with (the wrong one for `badSignature`).
+        let secret: WebhookSecret
+
+        /// A signature older than this is made anew when the delivery is sent: a run longer than the gateway's
+        /// tolerance (300 s by default) must not have its later deliveries refused as stale, which no producer sends.
+        static let resignAfterSeconds: Int64 = 60
+
+        /// The headers to send at unix time `now`: the prepared ones, or, once they are old, signed again now as a
+        /// producer signs each attempt.
+        func headers(at now: Int64) -> [(String, String)] {
+            guard now - signedAt >= Self.resignAfterSeconds else { return headers }
+            return DeliveryPlan.headers(eventId, now, WebhookSignature.sign(id: eventId, timestamp: now, body: body, secret: secret))
+        }
     }
 
     let endpoint: String
@@ -30,7 +45,9 @@ struct DeliveryPlan: Sendable {
             let draw = generator.nextUnit()
             if draw < duplicates, let earlier = sentIds.randomElement(using: &generator) {
                 deliveries.append(
-                    Delivery(kind: .duplicate, eventId: earlier.0, body: earlier.1, headers: Self.headers(earlier.0, timestamp, earlier.2)))
+                    Delivery(
+                        kind: .duplicate, eventId: earlier.0, body: earlier.1, headers: Self.headers(earlier.0, timestamp, earlier.2),
+                        signedAt: timestamp, secret: secret))
                 continue
             }
             let eventId = "lg-\(index)"
@@ -41,17 +58,23 @@ struct DeliveryPlan: Sendable {
                     .utf8)
             if draw < duplicates + badSignatures {
                 let signature = WebhookSignature.sign(id: eventId, timestamp: timestamp, body: body, secret: wrongSecret)
-                deliveries.append(Delivery(kind: .badSignature, eventId: eventId, body: body, headers: Self.headers(eventId, timestamp, signature)))
+                deliveries.append(
+                    Delivery(
+                        kind: .badSignature, eventId: eventId, body: body, headers: Self.headers(eventId, timestamp, signature), signedAt: timestamp,
+                        secret: wrongSecret))
             } else {
                 let signature = WebhookSignature.sign(id: eventId, timestamp: timestamp, body: body, secret: secret)
                 sentIds.append((eventId, body, signature))
-                deliveries.append(Delivery(kind: .new, eventId: eventId, body: body, headers: Self.headers(eventId, timestamp, signature)))
+                deliveries.append(
+                    Delivery(
+                        kind: .new, eventId: eventId, body: body, headers: Self.headers(eventId, timestamp, signature), signedAt: timestamp,
+                        secret: secret))
             }
         }
         self.deliveries = deliveries
     }
 
-    private static func headers(_ id: String, _ timestamp: Int64, _ signature: String) -> [(String, String)] {
+    fileprivate static func headers(_ id: String, _ timestamp: Int64, _ signature: String) -> [(String, String)] {
         [("content-type", "application/json"), ("webhook-id", id), ("webhook-timestamp", String(timestamp)), ("webhook-signature", signature)]
     }
 

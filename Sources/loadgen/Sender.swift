@@ -79,12 +79,15 @@ struct Sender {
     }
 
     private func send(_ delivery: DeliveryPlan.Delivery, client: HTTPClient, since start: ContinuousClock.Instant) async -> SentResults.Result {
-        var request = HTTPClientRequest(url: plan.endpoint)
-        request.method = .POST
-        for (name, value) in delivery.headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: delivery.body))
+        func request() -> HTTPClientRequest {
+            var request = HTTPClientRequest(url: plan.endpoint)
+            request.method = .POST
+            for (name, value) in delivery.headers(at: Int64(Date().timeIntervalSince1970)) { request.headers.add(name: name, value: value) }
+            request.body = .bytes(ByteBuffer(bytes: delivery.body))
+            return request
+        }
         do {
-            var response = try await client.execute(request, timeout: .seconds(30))
+            var response = try await client.execute(request(), timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 16)
             var retries = 0
             // A producer honours 503 + Retry-After; the latency then includes the waits, as the producer saw it.
@@ -92,7 +95,7 @@ struct Sender {
                 retries += 1
                 let wait = response.headers.first(name: "retry-after").flatMap(Int.init) ?? 1
                 try await Task.sleep(for: .seconds(wait))
-                response = try await client.execute(request, timeout: .seconds(30))
+                response = try await client.execute(request(), timeout: .seconds(30))
                 _ = try await response.body.collect(upTo: 1 << 16)
             }
             return .init(
