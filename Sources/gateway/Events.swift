@@ -53,6 +53,7 @@ struct Events: AsyncParsableCommand {
 
         @Option(help: "The source the event was posted to.") var source: String
         @Option(help: "The event id (webhook-id).") var id: String
+        @OptionGroup var output: OutputOptions
         @OptionGroup var settings: SettingOptions
 
         func run() async throws {
@@ -62,10 +63,10 @@ struct Events: AsyncParsableCommand {
                 try await OperatorQueries(resources: resources, configuration: configuration).event(key)
             }
             guard let found else { throw StartupError("no event \(key) in the inbox") }
-            print(
-                JSONValue.object([
-                    ("event", JSONValue(.document(found.event))), ("deadLetter", found.deadLetter.map { JSONValue(.document($0)) } ?? .null),
-                ]).pretty)
+            let shown = JSONValue.object([
+                ("event", JSONValue(.document(found.event))), ("deadLetter", found.deadLetter.map { JSONValue(.document($0)) } ?? .null),
+            ])
+            print(output.json ? shown.serialized : shown.pretty)
         }
     }
 }

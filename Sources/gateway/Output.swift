@@ -5,7 +5,7 @@ import GatewayCore
 
 /// How a command prints: aligned tables for people by default, JSON with `--json` for scripts.
 struct OutputOptions: ParsableArguments {
-    @Flag(help: "Print JSON instead of a table: one document, pretty-printed.")
+    @Flag(help: "Print one JSON document for scripts instead of the table (show commands: on one line instead of pretty-printed).")
     var json = false
 }
 

@@ -158,6 +158,8 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func forward(_ head: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        // The route answers and counts what is passed on.
+        current = nil
         state = .forwarding
         responsesOwed += 1
         context.fireChannelRead(wrapInboundOut(head))
