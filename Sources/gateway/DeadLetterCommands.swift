@@ -11,7 +11,8 @@ struct DeadLetterQueue: AsyncParsableCommand {
             A dead letter is an event whose status is dead (its copy in dead_letters keeps its whole history). \
             Replaying one moves it back to received with a fresh attempt budget; the relay publishes it again.
             """,
-        subcommands: [List.self, Groups.self, Show.self, Replay.self])
+        // `dlq show` is `events show`: the event's document with its dead letter.
+        subcommands: [List.self, Groups.self, Events.Show.self, Replay.self])
 
     /// The filter options `list`, `groups` and `replay` share.
     struct FilterOptions: ParsableArguments {
@@ -73,28 +74,6 @@ struct DeadLetterQueue: AsyncParsableCommand {
                 table.add("\(group.count)", group.oldest.cell, group.newest.cell, "\(group.example)", group.name)
             }
             print(table.rendered)
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a dead event and its dead letter, pretty-printed.")
-
-        @Option(help: "The source the event was posted to.") var source: String
-        @Option(help: "The event id (webhook-id).") var id: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var settings: SettingOptions
-
-        func run() async throws {
-            let configuration = try settings.load()
-            let key = EventKey(source: source, eventId: id)
-            let found = try await GatewayResources.using(configuration) { resources in
-                try await OperatorQueries(resources: resources, configuration: configuration).event(key)
-            }
-            guard let found else { throw StartupError("no event \(key) in the inbox") }
-            let shown = JSONValue.object([
-                ("event", JSONValue(.document(found.event))), ("deadLetter", found.deadLetter.map { JSONValue(.document($0)) } ?? .null),
-            ])
-            print(output.json ? shown.serialized : shown.pretty)
         }
     }
 

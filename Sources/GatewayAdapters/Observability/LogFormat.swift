@@ -1,4 +1,5 @@
 public import Foundation
+import GatewayCore
 public import Logging
 import Synchronization
 
@@ -72,18 +73,6 @@ public struct GatewayLogHandler: LogHandler {
     }
 
     private static func jsonString(_ value: String) -> String {
-        var result = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
+        JSONValue.string(value).serialized
     }
 }
