@@ -18,6 +18,9 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
         public var claims = 0
         public var claimsWithoutOutcome = 0
         public var history: [HistoryEntry] = []
+        /// The seal of each history entry, nil for an entry written unsealed.
+        public var historySeals: [AuditSeal?] = []
+        public var chainHead: AuditChainHead?
         public var relayToken: String?
         public var claimedAt: Date?
         public var result: RoutingDecision?
@@ -54,9 +57,13 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
     }
 
     private let storage = Mutex(Storage())
+    private let sealer: AuditSealer?
 
     /// Creates an empty store.
-    public init() {}
+    /// - Parameter sealer: seals the entries its own writes append (outcomes, the lease sweep), as the real stores do.
+    public init(sealer: AuditSealer? = nil) {
+        self.sealer = sealer
+    }
 
     // MARK: What tests arrange and read
 
@@ -65,6 +72,16 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
 
     /// The dead letter of an event, as written from its document, or nil.
     public func deadLetter(_ key: EventKey) -> StoredEvent? { storage.withLock { $0.deadLetters[key] } }
+
+    /// The event's sealed history as a verifier reads it back, or nil.
+    public func audited(_ key: EventKey) -> AuditedEvent? {
+        storage.withLock { storage in
+            guard let stored = storage.events[key] else { return nil }
+            return AuditedEvent(
+                record: stored.event.ingestRecord, ingestSeal: stored.event.ingestSeal?.seal,
+                entries: zip(stored.history, stored.historySeals).map { AuditedEntry(entry: $0, seal: $1) }, head: stored.chainHead)
+        }
+    }
 
     /// The replay mark of an event's dead letter, or nil.
     public func replayMark(_ key: EventKey) -> ReplayMark? { storage.withLock { $0.replayMarks[key] } }
@@ -110,8 +127,10 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
             try Self.checkAvailable(storage, "insert events")
             guard storage.events[event.key] == nil else { return .duplicate }
             guard !storage.refused.contains(event.key) else { throw Self.refusal("insert events", event.key) }
-            storage.events[event.key] = StoredEvent(
+            var stored = StoredEvent(
                 event: event, recordId: "record-\(storage.nextRecordId)", state: EventState(status: .received, availableAt: event.receivedAt))
+            stored.chainHead = event.ingestSeal?.head
+            storage.events[event.key] = stored
             storage.nextRecordId += 1
             return .stored
         }
@@ -134,7 +153,8 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
                 key: key, type: stored.event.type, shipmentId: stored.event.shipmentId, occurredAt: stored.event.occurredAt,
                 receivedAt: stored.event.receivedAt, payload: (try? JSONValue(parsing: stored.event.payload.bytes)) ?? .object([]),
                 attempts: stored.attempts, claimsWithoutOutcome: claimsBefore,
-                lease: Lease(owner: worker, expiresAt: grant.expiresAt, recordId: stored.recordId, version: stored.state.version, token: grant.token))
+                lease: Lease(owner: worker, expiresAt: grant.expiresAt, recordId: stored.recordId, version: stored.state.version, token: grant.token),
+                chainHead: stored.chainHead)
         }
     }
 
@@ -142,7 +162,7 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
         try storage.withLock { storage in
             try Self.checkAvailable(storage, "record outcomes")
             guard var stored = storage.events[event.key], stored.recordId == event.lease.recordId else { return false }
-            let step = EventLifecycle.record(transition, attempt: attempt, under: event.lease, now: now)
+            let step = EventLifecycle.record(transition, attempt: attempt, under: event.lease, now: now).sealed(by: sealer, after: event.chainHead)
             guard step.condition.holds(for: stored.state) else { return false }
             guard !storage.refused.contains(event.key) else { throw Self.refusal("record outcomes", event.key) }
             stored.apply(step.change)
@@ -208,6 +228,7 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
                     continue
                 }
                 let step = EventLifecycle.sweep(stored.state, attempts: stored.attempts, claimedAt: stored.claimedAt, now: now)
+                    .sealed(by: sealer, after: stored.chainHead)
                 storage.events[key]?.apply(step.change)
                 result.handled += 1
             }
@@ -316,7 +337,7 @@ public final class InMemoryEventStore: InboxStore, EventRepository, OutboxStore,
         DeadEvent(
             key: stored.event.key, type: stored.event.type, shipmentId: stored.event.shipmentId, failureClass: stored.failureClass,
             lastError: stored.lastError, attempts: stored.attempts, deadAt: stored.deadAt, version: stored.state.version,
-            replayCount: stored.replayCount)
+            replayCount: stored.replayCount, chainHead: stored.chainHead)
     }
 
     // MARK: Helpers
@@ -350,7 +371,11 @@ extension InMemoryEventStore.StoredEvent {
         attempts += change.attemptsSpent
         claims += change.claimsAdded
         claimsWithoutOutcome += change.claimsWithoutOutcomeAdded
-        if let entry = change.history { history.append(entry) }
+        if let entry = change.history {
+            history.append(entry)
+            historySeals.append(change.sealedEntry?.seal)
+        }
+        if let head = change.sealedEntry?.head { chainHead = head }
         if let relayToken = change.relayToken { self.relayToken = relayToken }
         if let claimedAt = change.claimedAt { self.claimedAt = claimedAt }
         if let result = change.result { self.result = result }

@@ -87,7 +87,7 @@ public enum GatewayRuntime {
         let ingest = IngestEvent(
             secrets: configuration.webhookSecrets,
             verifier: SignatureVerifier(toleranceSeconds: configuration.signatureToleranceSeconds),
-            inbox: MongoInboxStore(pool: resources.mongo, limits: configuration.ingestBatches), clock: clock)
+            inbox: MongoInboxStore(pool: resources.mongo, limits: configuration.ingestBatches), clock: clock, sealer: configuration.auditSealer)
         let ingestMetrics = IngestMetrics(sources: Set(configuration.webhookSecrets.keys))
         IngestRoutes(
             ingest: ingest,
@@ -96,7 +96,8 @@ public enum GatewayRuntime {
         HealthRoutes(probes: [resources.mongo, resources.redis], heartbeats: heartbeats).register(on: router)
         AdminRoutes(
             tokens: configuration.adminTokens, queries: OperatorQueries(resources: resources, configuration: configuration),
-            replays: ReplayDeadEvents(store: MongoDeadEventStore(pool: resources.mongo), clock: clock, observer: MetricsObserver())
+            replays: ReplayDeadEvents(
+                store: MongoDeadEventStore(pool: resources.mongo), clock: clock, observer: MetricsObserver(), sealer: configuration.auditSealer)
         ).register(on: router)
         if let metrics { HealthRoutes.registerMetrics(metrics, on: router) }
         let serverName = "courier-event-gateway"
@@ -140,7 +141,7 @@ public enum GatewayRuntime {
         configuration: GatewayConfiguration, resources: GatewayResources, clock: any TimeSource = SystemTimeSource()
     ) -> RelayDueEvents {
         RelayDueEvents(
-            outbox: MongoOutboxStore(pool: resources.mongo), stream: eventStream(configuration, resources),
+            outbox: MongoOutboxStore(pool: resources.mongo, sealer: configuration.auditSealer), stream: eventStream(configuration, resources),
             recoveryWindow: configuration.relayRecoveryWindow, batchSize: configuration.relayBatchSize, clock: clock)
     }
 
@@ -195,6 +196,11 @@ public enum GatewayRuntime {
         if role == .api || role == .all, configuration.webhookSecrets.isEmpty {
             throw StartupCheckError("invalid configuration: GATEWAY_WEBHOOK_SECRETS: no source is configured, so every delivery would be refused")
         }
+        if configuration.auditKeys == nil {
+            logger.warning(
+                "history is not being sealed: no GATEWAY_AUDIT_KEY is configured, so edits to event histories in MongoDB cannot be detected (docs/auditing.md)"
+            )
+        }
         var pause = Duration.milliseconds(250)
         while true {
             do {
@@ -216,8 +222,8 @@ public enum GatewayRuntime {
         clock: any TimeSource, logger: Logger
     ) -> WorkerService {
         let process = ProcessEvent(
-            events: MongoWorkerStore(pool: resources.mongo), shipments: MongoShipmentStore(pool: resources.mongo), routing: routing,
-            policy: ProcessingPolicy(retry: configuration.retry, parkWindow: configuration.parkWindow, parkInterval: configuration.parkInterval),
+            events: MongoWorkerStore(pool: resources.mongo, sealer: configuration.auditSealer), shipments: MongoShipmentStore(pool: resources.mongo),
+            routing: routing, policy: ProcessingPolicy(retry: configuration.retry, parkWindow: configuration.parkWindow, parkInterval: configuration.parkInterval),
             breaker: CircuitBreaker(failureThreshold: configuration.circuitFailureThreshold, coolDown: configuration.circuitCooldown),
             rateLimit: TokenBucket(ratePerSecond: configuration.routingRateLimit),
             routingCalls: ConcurrencyLimit(configuration.workerConcurrency), workerId: configuration.workerId, leaseDuration: configuration.lease,

@@ -33,6 +33,14 @@ public enum Setting: String, CaseIterable, Sendable {
     /// least 16 bytes each, several at once while one is rotated. The name is who an admin request acts as (the "by"
     /// of a replay). Default none: the admin API is off and `/v1/…` answers 404.
     case adminTokens = "GATEWAY_ADMIN_TOKENS"
+    /// The key that seals event histories into a tamper-evident chain (docs/auditing.md): base64 of at least 32 random
+    /// bytes (`openssl rand -base64 32`), the same for every role. Never stored in MongoDB, so write access to the
+    /// database alone cannot rewrite history unnoticed. Default none: the gateway runs, says at start-up that history is
+    /// not being sealed, and `gateway audit verify` cannot run.
+    case auditKey = "GATEWAY_AUDIT_KEY"
+    /// Earlier audit keys, comma-separated base64, still accepted by `gateway audit verify` after a rotation (new entries
+    /// are sealed with GATEWAY_AUDIT_KEY only). Default none.
+    case auditOldKeys = "GATEWAY_AUDIT_OLD_KEYS"
     /// Largest accepted body in bytes, at most 16777216 (MongoDB's document limit). Default 262144 (256 KiB).
     case maxBodyBytes = "GATEWAY_MAX_BODY_BYTES"
     /// Accepted distance between `webhook-timestamp` and now, in seconds, either way. Default 300.
@@ -117,7 +125,7 @@ public enum Setting: String, CaseIterable, Sendable {
     public var key: String { rawValue.lowercased().replacingOccurrences(of: "_", with: ".") }
 
     /// Whether the value is a secret, never to be logged or echoed.
-    public var isSecret: Bool { self == .webhookSecrets || self == .adminTokens }
+    public var isSecret: Bool { [.webhookSecrets, .adminTokens, .auditKey, .auditOldKeys].contains(self) }
 }
 
 /// A setting with an unusable value; the message names the variable and never echoes a secret.
@@ -143,6 +151,8 @@ public struct GatewayConfiguration: Sendable {
     public var webhookSecrets: [String: [WebhookSecret]] = [:]
     /// The admin API's tokens; empty turns it off.
     public var adminTokens = try! AdminTokens([])
+    /// The keys that seal and verify event histories; nil when history is not sealed.
+    public var auditKeys: AuditKeyRing?
     public var maxBodyBytes = 256 * 1024
     public var signatureToleranceSeconds: Int64 = 300
     public var ingestTimeout: Duration = .milliseconds(2_000)
@@ -218,6 +228,7 @@ public struct GatewayConfiguration: Sendable {
         }
         if let secrets = reader.string(.webhookSecrets) { webhookSecrets = try Self.parseSecrets(secrets) }
         if let tokens = reader.string(.adminTokens) { adminTokens = try Self.parseAdminTokens(tokens) }
+        auditKeys = try Self.parseAuditKeys(signing: reader.string(.auditKey), old: reader.string(.auditOldKeys))
         maxBodyBytes = try reader.integer(.maxBodyBytes, in: 1...(16 << 20)) ?? maxBodyBytes
         signatureToleranceSeconds = Int64(try reader.integer(.signatureToleranceSeconds, in: 1...86_400) ?? Int(signatureToleranceSeconds))
         ingestTimeout = try reader.milliseconds(.ingestTimeoutMilliseconds, in: 50...60_000) ?? ingestTimeout
@@ -273,6 +284,34 @@ public struct GatewayConfiguration: Sendable {
                     "must be at least GATEWAY_ROUTING_TIMEOUT_MS + 5000 (\(needed.milliseconds) ms), or a lease expires while its routing call still runs"
             )
         }
+    }
+
+    /// The sealer of new history entries, when an audit key is configured.
+    public var auditSealer: AuditSealer? { auditKeys.map(AuditSealer.init) }
+
+    /// Reads the signing audit key and the comma-separated old ones.
+    /// - Throws: ``ConfigurationError`` saying which key is unusable and why, never the key.
+    public static func parseAuditKeys(signing: String?, old: String?) throws(ConfigurationError) -> AuditKeyRing? {
+        let oldTexts = (old ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard let signing = signing?.trimmingCharacters(in: .whitespaces), !signing.isEmpty else {
+            guard oldTexts.isEmpty else { throw ConfigurationError(setting: .auditOldKeys, reason: "old keys need GATEWAY_AUDIT_KEY too") }
+            return nil
+        }
+        let signingKey: AuditKey
+        do {
+            signingKey = try AuditKey(base64: signing)
+        } catch {
+            throw ConfigurationError(setting: .auditKey, reason: error.reason)
+        }
+        var oldKeys: [AuditKey] = []
+        for (index, text) in oldTexts.enumerated() {
+            do {
+                oldKeys.append(try AuditKey(base64: text))
+            } catch {
+                throw ConfigurationError(setting: .auditOldKeys, reason: "key \(index + 1): \(error.reason)")
+            }
+        }
+        return AuditKeyRing(signing: signingKey, old: oldKeys)
     }
 
     /// Parses `name=token;name2=token2`.

@@ -139,6 +139,9 @@ package final class BSONBuffer: @unchecked Sendable {
     /// The encoded size in bytes.
     var byteCount: Int { Int(gateway_bson_length(pointer)) }
 
+    /// The encoded document.
+    var bytes: [UInt8] { withPointer { [UInt8](UnsafeBufferPointer(start: bson_get_data($0), count: byteCount)) } }
+
     func withPointer<T>(_ body: (OpaquePointer) throws -> T) rethrows -> T {
         try withExtendedLifetime(self) { try body(pointer) }
     }

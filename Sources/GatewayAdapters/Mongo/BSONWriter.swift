@@ -121,6 +121,12 @@ struct BSONWriter {
         bytes.append(contentsOf: document)
     }
 
+    /// Opens an embedded document, closed by ``close()``.
+    mutating func document(_ name: StaticString) {
+        header(0x03, name)
+        open()
+    }
+
     mutating func emptyArray(_ name: StaticString) {
         header(0x04, name)
         bytes.append(contentsOf: [5, 0, 0, 0, 0])

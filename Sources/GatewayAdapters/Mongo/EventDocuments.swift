@@ -40,6 +40,18 @@ package enum EventDocuments {
         writer.date("availableAt", event.receivedAt)
         writer.date("updatedAt", event.receivedAt)
         writer.emptyArray("history")
+        if let sealed = event.ingestSeal {
+            writer.document("ingestSeal")
+            writer.string("keyId", sealed.seal.keyId)
+            writer.string("mac", sealed.seal.mac)
+            writer.close()
+            writer.document("chainHead")
+            writer.string("last", sealed.head.last)
+            writer.int32("links", Int32(sealed.head.links))
+            writer.string("keyId", sealed.head.seal.keyId)
+            writer.string("mac", sealed.head.seal.mac)
+            writer.close()
+        }
         writer.close()
         return writer.bytes
     }
@@ -105,6 +117,7 @@ package enum EventDocuments {
         if let failureClass = change.failureClass { set.append("failureClass", .string(failureClass.rawValue)) }
         if let deadAt = change.deadAt { set.append("deadAt", .date(deadAt)) }
         if let pending = change.deadLetterPending { set.append("deadLetterPending", .bool(pending)) }
+        if let sealed = change.sealedEntry { set.append("chainHead", chainHead(sealed.head)) }
 
         var unset: BSONDocument = [:]
         if change.removesLease && change.lease == nil { unset.append("lease", .string("")) }
@@ -115,7 +128,7 @@ package enum EventDocuments {
         }
         var update: BSONDocument = ["$set": .document(set)]
         if !unset.fields.isEmpty { update.append("$unset", .document(unset)) }
-        if let entry = change.history { update.append("$push", .document(["history": history(entry)])) }
+        if let entry = change.history { update.append("$push", .document(["history": history(entry, sealed: change.sealedEntry?.seal)])) }
         var increments: BSONDocument = ["version": .int32(1)]
         if change.replaysAdded != 0 { increments.append("replayCount", .int32(Int32(change.replaysAdded))) }
         if change.attemptsSpent != 0 { increments.append("attempts", .int32(Int32(change.attemptsSpent))) }
@@ -125,8 +138,8 @@ package enum EventDocuments {
         return update
     }
 
-    /// A `history` entry.
-    static func history(_ entry: HistoryEntry) -> BSON {
+    /// A `history` entry, with its seal when the history is sealed.
+    static func history(_ entry: HistoryEntry, sealed seal: AuditSeal? = nil) -> BSON {
         let record = entry.record
         var document: BSONDocument = [
             "attempt": .int32(Int32(record.attempt)),
@@ -140,7 +153,86 @@ package enum EventDocuments {
         if let leaseToken = entry.leaseToken { document.append("leaseToken", .string(leaseToken)) }
         if let by = record.by { document.append("by", .string(by)) }
         if let reason = record.reason { document.append("reason", .string(reason)) }
+        if let seal {
+            document.append("keyId", .string(seal.keyId))
+            document.append("mac", .string(seal.mac))
+        }
         return .document(document)
+    }
+
+    /// The names of the fields ``history(_:sealed:)`` writes: a stored entry with any other was not written by the
+    /// gateway.
+    static let historyFields: Set<String> = [
+        "attempt", "startedAt", "finishedAt", "outcome", "error", "routingLatencyMs", "nextAttemptAt", "leaseToken", "by", "reason", "keyId",
+        "mac",
+    ]
+
+    /// A stored `history` entry read back, strictly: nil when a field is missing, of another type or unknown, so that
+    /// the verifier reports it as altered rather than reading something else into it.
+    static func historyEntry(_ document: BSONDocument) -> (entry: HistoryEntry?, seal: AuditSeal?) {
+        let seal = auditSeal(document)
+        guard document.fields.allSatisfy({ historyFields.contains($0.key) }),
+            let attempt = document["attempt"].flatMap(Self.exactInt), let startedAt = document["startedAt"]?.dateValue,
+            let finishedAt = document["finishedAt"]?.dateValue,
+            let outcome = document["outcome"]?.stringValue.flatMap(AttemptRecord.Outcome.init(rawValue:))
+        else { return (nil, seal) }
+        func optional<T>(_ key: String, _ read: (BSON) -> T?) -> T?? {
+            guard let value = document[key], value != .null else { return .some(nil) }
+            return read(value).map { .some($0) } ?? nil
+        }
+        guard let error = optional("error", \.stringValue), let latency = optional("routingLatencyMs", Self.exactInt),
+            let next = optional("nextAttemptAt", \.dateValue), let leaseToken = optional("leaseToken", \.stringValue),
+            let by = optional("by", \.stringValue), let reason = optional("reason", \.stringValue)
+        else { return (nil, seal) }
+        let record = AttemptRecord(
+            attempt: attempt, startedAt: startedAt, finishedAt: finishedAt, outcome: outcome, error: error, routingLatencyMs: latency,
+            nextAttemptAt: next, by: by, reason: reason)
+        return (HistoryEntry(record: record, leaseToken: leaseToken), seal)
+    }
+
+    private static func exactInt(_ value: BSON) -> Int? {
+        switch value {
+        case .int32(let int): Int(int)
+        case .int64(let int): Int(int)
+        default: nil
+        }
+    }
+
+    /// A `{keyId, mac}` pair, when the document holds one.
+    static func auditSeal(_ document: BSONDocument) -> AuditSeal? {
+        guard let keyId = document["keyId"]?.stringValue, let mac = document["mac"]?.stringValue else { return nil }
+        return AuditSeal(keyId: keyId, mac: mac)
+    }
+
+    /// The event's audit chain head.
+    static func chainHead(_ head: AuditChainHead) -> BSON {
+        .document([
+            "last": .string(head.last), "links": .int32(Int32(head.links)), "keyId": .string(head.seal.keyId), "mac": .string(head.seal.mac),
+        ])
+    }
+
+    /// The chain head an event document holds, if any.
+    static func chainHead(of document: BSONDocument) -> AuditChainHead? {
+        guard let head = document["chainHead"]?.documentValue, let last = head["last"]?.stringValue, let links = head["links"]?.intValue,
+            let seal = auditSeal(head)
+        else { return nil }
+        return AuditChainHead(last: last, links: links, seal: seal)
+    }
+
+    /// An event document's sealed history as the verifier reads it: the ingest record rebuilt from the stored key,
+    /// payload and `receivedAt`.
+    static func audited(_ document: BSONDocument) throws(StoreError) -> AuditedEvent? {
+        guard let key = key(of: document) else { return nil }
+        let payload = try document["payload"]?.documentValue.map { (payload) throws(StoreError) in try BSONBuffer(payload).bytes } ?? []
+        let record = IngestRecord(
+            key: key, payloadDigest: IngestRecord.digest(of: payload), receivedAt: document["receivedAt"]?.dateValue ?? .distantPast)
+        let entries = (document["history"]?.arrayValue ?? []).map { value -> AuditedEntry in
+            guard let entry = value.documentValue else { return AuditedEntry(entry: nil, seal: nil) }
+            let (read, seal) = historyEntry(entry)
+            return AuditedEntry(entry: read, seal: seal)
+        }
+        return AuditedEvent(
+            record: record, ingestSeal: document["ingestSeal"]?.documentValue.flatMap(auditSeal), entries: entries, head: chainHead(of: document))
     }
 
     /// A routing decision as the event's `result` and the shipment's `route` hold it.
@@ -178,6 +270,7 @@ package enum EventDocuments {
             key: key, type: document["type"]?.stringValue, shipmentId: document["shipmentId"]?.stringValue,
             occurredAt: document["occurredAt"]?.dateValue, receivedAt: document["receivedAt"]?.dateValue ?? .distantPast,
             payload: document["payload"].map(JSONValue.init) ?? .object([]), attempts: document["attempts"]?.intValue ?? 0,
-            claimsWithoutOutcome: max(0, (document["claimsWithoutOutcome"]?.intValue ?? 1) - 1), lease: lease)
+            claimsWithoutOutcome: max(0, (document["claimsWithoutOutcome"]?.intValue ?? 1) - 1), lease: lease,
+            chainHead: chainHead(of: document))
     }
 }

@@ -15,7 +15,7 @@ public struct MongoDeadEventStore: DeadEventStore {
     private static let projection: BSONDocument = [
         "source": .int32(1), "eventId": .int32(1), "type": .int32(1), "shipmentId": .int32(1), "status": .int32(1),
         "failureClass": .int32(1), "lastError": .int32(1), "attempts": .int32(1), "deadAt": .int32(1), "version": .int32(1),
-        "replayCount": .int32(1),
+        "replayCount": .int32(1), "chainHead": .int32(1),
     ]
 
     public func deadEvents(source: String?, failureClass: FailureClass?, since: Date?, limit: Int) async throws -> [DeadEvent] {
@@ -64,6 +64,6 @@ public struct MongoDeadEventStore: DeadEventStore {
             key: key, type: document["type"]?.stringValue, shipmentId: document["shipmentId"]?.stringValue,
             failureClass: document["failureClass"]?.stringValue.flatMap(FailureClass.init(rawValue:)), lastError: document["lastError"]?.stringValue,
             attempts: document["attempts"]?.intValue ?? 0, deadAt: document["deadAt"]?.dateValue, version: document["version"]?.intValue ?? 0,
-            replayCount: document["replayCount"]?.intValue ?? 0)
+            replayCount: document["replayCount"]?.intValue ?? 0, chainHead: EventDocuments.chainHead(of: document))
     }
 }

@@ -6,10 +6,13 @@ public import GatewayCore
 /// (`relay_state`). Every event write is an ``EventLifecycle`` step translated into a MongoDB write.
 public struct MongoOutboxStore: OutboxStore {
     private let pool: MongoConnectionPool
+    private let sealer: AuditSealer?
 
     /// Creates the store on a connection pool.
-    public init(pool: MongoConnectionPool) {
+    /// - Parameter sealer: seals the entries the lease sweep appends; nil when history is not sealed.
+    public init(pool: MongoConnectionPool, sealer: AuditSealer? = nil) {
         self.pool = pool
+        self.sealer = sealer
     }
 
     public func reserveDue(now: Date, limit: Int, skipping: Set<String>) async throws -> Reservation {
@@ -30,20 +33,22 @@ public struct MongoOutboxStore: OutboxStore {
     }
 
     public func sweepExpiredLeases(now: Date, limit: Int, skipping: Set<String>) async throws -> StepResult {
-        try await pool.withDatabase("sweep expired leases") { database in
+        try await pool.withDatabase("sweep expired leases") { [sealer] database in
             let events = database.collection(Collections.events)
             // The lease itself is checked beside availableAt (the lease's expiry since migration 0003, set by the
             // claim) for events claimed before it, whose availableAt was still when they became due.
             var fields = EventDocuments.stateFields
             fields.append("attempts", .int32(1))
             fields.append("claimedAt", .int32(1))
+            fields.append("chainHead", .int32(1))
             let expired = try events.find(
                 Self.leavingOut(skipping, from: EventDocuments.filter(EventLifecycle.leaseExpired(at: now))),
                 options: ["limit": .int64(Int64(limit)), "projection": .document(fields)])
             return try Self.eachAlone(expired, step: .sweepLeases) { document in
                 guard let fence = Fence(document), let state = EventDocuments.state(of: document) else { return false }
                 let step = EventLifecycle.sweep(
-                    state, attempts: document["attempts"]?.intValue ?? 0, claimedAt: document["claimedAt"]?.dateValue, now: now)
+                    state, attempts: document["attempts"]?.intValue ?? 0, claimedAt: document["claimedAt"]?.dateValue, now: now
+                ).sealed(by: sealer, after: EventDocuments.chainHead(of: document))
                 return try events.updateOne(
                     filter: EventDocuments.filter(step.condition, after: [("_id", .objectId(fence.id))]), update: EventDocuments.update(step.change),
                     acknowledgement: .redoable) == 1

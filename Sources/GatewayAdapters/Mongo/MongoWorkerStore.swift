@@ -6,9 +6,12 @@ public import GatewayCore
 public struct MongoWorkerStore: EventRepository {
     private let claims: Batcher<ClaimRequest, ClaimedEvent?>
     private let outcomes: Batcher<OutcomeWrite, Bool>
+    private let sealer: AuditSealer?
 
     /// Creates the store on a connection pool.
-    public init(pool: MongoConnectionPool) {
+    /// - Parameter sealer: seals the entry each outcome appends; nil when history is not sealed.
+    public init(pool: MongoConnectionPool, sealer: AuditSealer? = nil) {
+        self.sealer = sealer
         // A worker claims the events of one stream read at about the same moment: grouped, they cost the store
         // three operations per batch instead of a read and a compare-and-set per event.
         claims = Batcher(name: "claims", operation: "claim events", pool: pool, limits: Self.groups) { requests, database in
@@ -119,7 +122,7 @@ public struct MongoWorkerStore: EventRepository {
     }
 
     public func record(_ transition: Transition, attempt: AttemptRecord, for event: ClaimedEvent, now: Date) async throws -> Bool {
-        let step = EventLifecycle.record(transition, attempt: attempt, under: event.lease, now: now)
+        let step = EventLifecycle.record(transition, attempt: attempt, under: event.lease, now: now).sealed(by: sealer, after: event.chainHead)
         return try await outcomes.submit(
             OutcomeWrite(
                 recordId: event.lease.recordId, filter: EventDocuments.filter(step.condition, after: [("_id", .objectId(event.lease.recordId))]),

@@ -16,10 +16,12 @@ public struct ClaimedEvent: Sendable, Equatable {
     public var claimsWithoutOutcome: Int
     /// The lease that fences this worker's writes.
     public var lease: Lease
+    /// Where the event's audit chain ended when it was claimed: the outcome's entry is sealed after it.
+    public var chainHead: AuditChainHead?
 
     public init(
         key: EventKey, type: String?, shipmentId: String?, occurredAt: Date?, receivedAt: Date, payload: JSONValue, attempts: Int,
-        claimsWithoutOutcome: Int = 0, lease: Lease
+        claimsWithoutOutcome: Int = 0, lease: Lease, chainHead: AuditChainHead? = nil
     ) {
         self.key = key
         self.type = type
@@ -30,6 +32,7 @@ public struct ClaimedEvent: Sendable, Equatable {
         self.attempts = attempts
         self.claimsWithoutOutcome = claimsWithoutOutcome
         self.lease = lease
+        self.chainHead = chainHead
     }
 }
 

@@ -15,10 +15,12 @@ public struct DeadEvent: Sendable, Equatable {
     public var version: Int
     /// How often operators replayed it before.
     public var replayCount: Int
+    /// Where its audit chain ends: a replay's entry is sealed after it.
+    public var chainHead: AuditChainHead?
 
     public init(
         key: EventKey, type: String? = nil, shipmentId: String? = nil, failureClass: FailureClass?, lastError: String?, attempts: Int,
-        deadAt: Date?, version: Int, replayCount: Int = 0
+        deadAt: Date?, version: Int, replayCount: Int = 0, chainHead: AuditChainHead? = nil
     ) {
         self.key = key
         self.type = type
@@ -29,6 +31,7 @@ public struct DeadEvent: Sendable, Equatable {
         self.deadAt = deadAt
         self.version = version
         self.replayCount = replayCount
+        self.chainHead = chainHead
     }
 
     /// The last error with its ids and numbers stripped: dead letters that failed the same way share it.

@@ -122,6 +122,8 @@ public struct EventChange: Sendable, Equatable {
     public var startsAfresh = false
     /// Added to `replayCount`.
     public var replaysAdded = 0
+    /// The seal of ``history`` and the chain's new head, when the history is sealed (``LifecycleStep/sealed(by:after:)``).
+    public var sealedEntry: SealedEntry?
 
     public init(status: EventStatus, updatedAt: Date) {
         self.status = status
@@ -166,6 +168,16 @@ public struct LifecycleStep: Sendable, Equatable {
         }
         self.condition = condition
         self.change = change
+    }
+
+    /// The step with its history entry sealed after the event's chain `head`, read under the same compare-and-set
+    /// that guards this step. Unchanged without a sealer, without an entry, or for an event whose chain never started
+    /// (accepted while no key was configured): such an event stays unsealed rather than sealed from the middle.
+    public func sealed(by sealer: AuditSealer?, after head: AuditChainHead?) -> LifecycleStep {
+        guard let sealer, let head, let entry = change.history else { return self }
+        var change = change
+        change.sealedEntry = sealer.seal(entry, after: head)
+        return LifecycleStep(condition, change)
     }
 }
 

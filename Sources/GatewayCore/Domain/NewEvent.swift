@@ -14,6 +14,8 @@ public struct NewEvent: Sendable, Equatable {
     public let payload: EncodedPayload
     /// When the gateway accepted the delivery.
     public let receivedAt: Date
+    /// The first link of the event's audit chain (``sealed(by:)``), or nil when history is not being sealed.
+    public private(set) var ingestSeal: SealedIngest?
 
     /// Builds the event from a verified delivery's body, validating and encoding it in one pass.
     /// - Parameter encoder: the inbox's (``InboxStore/payloadEncoder``).
@@ -27,5 +29,18 @@ public struct NewEvent: Sendable, Equatable {
         self.occurredAt = encoded.fields.occurredAt
         self.payload = encoded.payload
         self.receivedAt = receivedAt
+    }
+
+    /// What the event's audit chain starts from: its key, the digest of its payload as stored, and `receivedAt`.
+    public var ingestRecord: IngestRecord {
+        IngestRecord(key: key, payloadDigest: IngestRecord.digest(of: payload.bytes), receivedAt: receivedAt)
+    }
+
+    /// The event with its ingest record sealed, starting its audit chain; unchanged without a sealer.
+    public func sealed(by sealer: AuditSealer?) -> NewEvent {
+        guard let sealer else { return self }
+        var event = self
+        event.ingestSeal = sealer.seal(ingestRecord)
+        return event
     }
 }

@@ -64,6 +64,7 @@ public struct IngestEvent: Sendable {
     private let verifier: SignatureVerifier
     private let inbox: any InboxStore
     private let clock: any TimeSource
+    private let sealer: AuditSealer?
 
     /// Creates the use case.
     /// - Parameters:
@@ -71,14 +72,16 @@ public struct IngestEvent: Sendable {
     ///   - verifier: the signature verifier (carries the timestamp tolerance).
     ///   - inbox: where events are stored.
     ///   - clock: the wall clock for timestamp checks and `receivedAt`.
+    ///   - sealer: seals each event's ingest record, the first link of its audit chain; nil when history is not sealed.
     public init(
         secrets: [String: [WebhookSecret]], verifier: SignatureVerifier, inbox: any InboxStore,
-        clock: any TimeSource = SystemTimeSource()
+        clock: any TimeSource = SystemTimeSource(), sealer: AuditSealer? = nil
     ) {
         self.secrets = secrets
         self.verifier = verifier
         self.inbox = inbox
         self.clock = clock
+        self.sealer = sealer
     }
 
     /// Checks the source, the signature and the payload: everything before the store, synchronous and
@@ -98,7 +101,8 @@ public struct IngestEvent: Sendable {
         }
         do {
             return try NewEvent(
-                key: EventKey(source: delivery.source, eventId: eventId), body: delivery.body, receivedAt: now, encoder: inbox.payloadEncoder)
+                key: EventKey(source: delivery.source, eventId: eventId), body: delivery.body, receivedAt: now, encoder: inbox.payloadEncoder
+            ).sealed(by: sealer)
         } catch {
             throw .invalidPayload(error.reason)
         }

@@ -35,11 +35,17 @@ public struct ReplayDeadEvents: Sendable {
     private let store: any DeadEventStore
     private let clock: any TimeSource
     private let observer: any PipelineObserver
+    private let sealer: AuditSealer?
 
-    public init(store: any DeadEventStore, clock: any TimeSource = SystemTimeSource(), observer: any PipelineObserver = SilentObserver()) {
+    /// - Parameter sealer: seals each `replayed` entry into the event's audit chain; nil when history is not sealed.
+    public init(
+        store: any DeadEventStore, clock: any TimeSource = SystemTimeSource(), observer: any PipelineObserver = SilentObserver(),
+        sealer: AuditSealer? = nil
+    ) {
         self.store = store
         self.clock = clock
         self.observer = observer
+        self.sealer = sealer
     }
 
     /// Replays the selected dead events, or with `dryRun` only reports which it would replay.
@@ -70,6 +76,7 @@ public struct ReplayDeadEvents: Sendable {
             }
             let now = clock.now()
             let step = EventLifecycle.replay(replay, version: event.version, attempts: event.attempts, now: now)
+                .sealed(by: sealer, after: event.chainHead)
             guard try await store.apply(step, to: event.key) else {
                 report.skipped.append(Skip(key: event.key, reason: "changed since it was read: replayed by someone else, or no longer dead"))
                 continue
