@@ -229,5 +229,12 @@ run_pipeline pipeline 256 "$(n 10000)"
 # An in-flight cap whose routing limit (32 / 2 s = 16/s) is below the store's: what the pipeline itself costs.
 run_pipeline pipeline-routing-bound 32 "$(n 2000)"
 
+echo "== audit verify"
+# 100,000 processed events with sealed histories (an ingest record and two entries each), verified as `gateway audit
+# verify` does: read page by page and every chain recomputed.
+fresh_store audit
+"$bin/store-ceiling" --mode audit --rows "$(n 100000)" --concurrency 4 >"$results/audit-verify.json"
+cat "$results/audit-verify.json"
+
 python3 scripts/bench_report.py "$results" "$(nproc)" >docs/benchmarks.md
 echo "wrote docs/benchmarks.md"

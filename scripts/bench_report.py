@@ -183,6 +183,16 @@ if pipeline and extra:
           f"{bound.get('doubledEffects')} doubled, the store's CPU {bound_extra.get('storeCores', 0) * 100:.0f} % of a core | {bound_rate:.1f} events/s | {bound_extra['concurrency']} / 2 s = {bound_limit:.0f}/s; "
           f"target ≥ 90 % ({bound_rate / bound_limit * 100:.0f} %) | {verdict(bound_rate >= 0.9 * bound_limit and clean)} |")
     w("")
+audit = load("audit-verify.json")
+if audit:
+    w("## Audit verification (`gateway audit verify`, the chains of processed events recomputed)")
+    w("")
+    w("| events (an ingest record and two sealed entries each) | seconds | events/s | target | verdict |")
+    w("|---|---|---|---|---|")
+    per_100k = 100000 / audit["rowsPerSecond"]
+    w(f"| {audit['rows']} | {audit['seconds']:.1f} | {audit['rowsPerSecond']:.0f} | 100,000 in under a minute "
+      f"({per_100k:.0f} s at this rate) | {verdict(per_100k < 60)} |")
+    w("")
 w("## Reading these numbers")
 w("")
 store_limit_text = (f"`store-ceiling --mode pipeline` takes events through every store operation of the pipeline (grouped insert, "

@@ -151,12 +151,14 @@ public final class PipelineHarness: Sendable {
     public func ingest(count: Int, source: String = Fixtures.source, shipments: Int = 1_000, idPrefix: String = "evt") async throws -> [EventKey] {
         let inbox = MongoInboxStore(pool: resources.mongo)
         let audit = MongoAuditQueries(pool: resources.mongo)
+        let sealer = configuration.auditSealer
         let keys = (1...count).map { EventKey(source: source, eventId: "\(idPrefix)-\($0)") }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, key) in keys.enumerated() {
                 group.addTask {
                     let body = Fixtures.body(shipmentId: MongoShipmentSeeder.shipmentId(index % shipments + 1))
-                    _ = try await inbox.insert(try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date(), encoder: inbox.payloadEncoder))
+                    let event = try NewEvent(key: key, body: Array(body.utf8), receivedAt: Date(), encoder: inbox.payloadEncoder)
+                    _ = try await inbox.insert(event.sealed(by: sealer))
                 }
                 if index % 32 == 31 { try await group.next() }
             }

@@ -127,7 +127,8 @@ struct DeadLetterQueue: AsyncParsableCommand {
             }
             let configuration = try settings.load()
             let report = try await GatewayResources.using(configuration) { resources in
-                try await ReplayDeadEvents(store: MongoDeadEventStore(pool: resources.mongo), sealer: configuration.auditSealer).run(selection, replay: replay, dryRun: dryRun)
+                try await ReplayDeadEvents(store: MongoDeadEventStore(pool: resources.mongo), sealer: configuration.auditSealer).run(
+                    selection, replay: replay, dryRun: dryRun)
             }
             if output.json {
                 print(report.json.pretty)

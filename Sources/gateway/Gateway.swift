@@ -11,8 +11,8 @@ struct Gateway: AsyncParsableCommand {
             Every setting is read from its GATEWAY_* environment variable; the matching flag overrides it.
             Run `gateway <command> --help` for a command's settings. Commands that read the store print aligned \
             tables, or one JSON document with --json. Exit status: 0 success; 1 a failure, or what the command \
-            checks does not hold (check, dlq replay with skipped events); 2 check could not read the store; 64 a \
-            wrong command line. (audit verify: 2 when no audit key is configured or the store cannot be read.)
+            checks does not hold (check, audit verify, dlq replay with skipped events); 2 check or audit verify could \
+            not run (the store unreadable, no audit key); 64 a wrong command line.
             """,
         subcommands: [
             Serve.self, Migrate.self, Relay.self, Seed.self, Events.self, Shipment.self, DeadLetterQueue.self, Stats.self, Check.self, Audit.self,

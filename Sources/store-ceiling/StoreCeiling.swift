@@ -19,11 +19,16 @@ struct StoreCeiling: AsyncParsableCommand {
             (the relay's reservation, the worker's claim, shipment read and update, and the outcome write) \
             with a routing service that answers at once: the events/s the store allows the pipeline, whatever \
             the routing latency.
+
+            audit mode stores `rows` processed events whose histories (an ingest record, a retry, the processing)             are sealed with a random audit key, then times `gateway audit verify`'s reading and recomputing of             every chain: rows/s is events verified per second.
             """)
 
-    enum Mode: String, ExpressibleByArgument { case single, batch, pipeline }
+    enum Mode: String, ExpressibleByArgument { case single, batch, pipeline, audit }
 
-    @Option(help: "single: one insertOne per row; batch: unordered insertMany; pipeline: every store operation of an event.") var mode: Mode = .single
+    @Option(
+        help:
+            "single: one insertOne per row; batch: unordered insertMany; pipeline: every store operation of an event; audit: verify sealed histories."
+    ) var mode: Mode = .single
     @Option(help: "Rows (events) to insert.") var rows = 2_000
     @Option(help: "Operations in flight at once (connections); in pipeline mode, events being processed at once.") var concurrency = 100
     @Option(help: "Rows per insertMany in batch and pipeline mode.") var batchSize = 100
@@ -42,6 +47,8 @@ struct StoreCeiling: AsyncParsableCommand {
         // opened by the hundred at once.
         configuration.mongoPoolSize = min(concurrency, 100)
         configuration.migrationsDirectory = migrationsDir
+        // Dropping a database of 100,000 events takes SecantusDB longer than the gateway's default answer deadline.
+        configuration.mongoSocketTimeout = .seconds(600)
         let database = "ceiling_\(UUID().uuidString.prefix(8).lowercased())"
         let shipments = 1_000
         let events = try (0..<rows).map { row in
@@ -68,8 +75,11 @@ struct StoreCeiling: AsyncParsableCommand {
                 }
             case .pipeline:
                 try await runPipelineOperations(events, pool: resources.mongo, latencies: latencies)
+            case .audit:
+                break
             }
-            let seconds = (ContinuousClock.now - started).seconds
+            var seconds = (ContinuousClock.now - started).seconds
+            if mode == .audit { seconds = try await verifySealedHistories(events, resources: resources, latencies: latencies) }
             let sorted = latencies.sortedMilliseconds
             func quantile(_ q: Double) -> Double { sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * q).rounded(.up)) - 1))] }
             print(
@@ -77,6 +87,45 @@ struct StoreCeiling: AsyncParsableCommand {
             )
             try await resources.mongo.dropDatabase()
         }
+    }
+
+    /// Stores the events as processed, each with a retry and its processing in a history sealed as the stores seal
+    /// it, then verifies every chain as `gateway audit verify` does; the latency recorded is the whole verification.
+    /// - Returns: the seconds the verification took.
+    private func verifySealedHistories(_ events: [NewEvent], resources: GatewayResources, latencies: LatencyLog) async throws -> Double {
+        let sealer = AuditSealer(
+            keys: AuditKeyRing(signing: try AuditKey(base64: Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString())))
+        let documents = try events.map { plain in
+            let event = plain.sealed(by: sealer)
+            guard let ingest = event.ingestSeal else { throw ValidationError("the event was not sealed") }
+            let started = event.receivedAt
+            let retry = HistoryEntry(
+                record: AttemptRecord(
+                    attempt: 1, startedAt: started, finishedAt: started + 2, outcome: .retry, error: "routing service answered 503",
+                    routingLatencyMs: 2_000, nextAttemptAt: started + 3), leaseToken: UUID().uuidString)
+            let processed = HistoryEntry(
+                record: AttemptRecord(
+                    attempt: 2, startedAt: started + 3, finishedAt: started + 5, outcome: .processed, error: nil, routingLatencyMs: 2_000),
+                leaseToken: UUID().uuidString)
+            let first = sealer.seal(retry, after: ingest.head)
+            let second = sealer.seal(processed, after: first.head)
+            var document = try EventDocuments.inbox(event)
+            document.fields.removeAll { ["status", "history"].contains($0.key) }
+            document.append("status", .string(EventStatus.processed.rawValue))
+            document.append(
+                "history", .array([EventDocuments.history(retry, sealed: first.seal), EventDocuments.history(processed, sealed: second.seal)]))
+            document.append("chainHead", EventDocuments.chainHead(second.head))
+            return document
+        }
+        try await forEachConcurrently(documents.batches(of: batchSize), concurrency: 2) { batch in
+            _ = try await resources.mongo.withDatabase("insert events") { try $0.collection("events").insertMany(batch) }
+        }
+        let started = ContinuousClock.now
+        let report = try await HistoryAudit(resources: resources, keys: sealer.keys).verify()
+        let elapsed = ContinuousClock.now - started
+        guard report.verified == events.count else { throw ValidationError("\(report.verified) of \(events.count) events verified") }
+        latencies.record(elapsed)
+        return elapsed.seconds
     }
 
     /// Opens the pool's connections before the clock starts, ten more per round: each round needs as many

@@ -16,7 +16,7 @@ struct OperationsTests {
         defer { try? FileManager.default.removeItem(at: logs) }
         do {
             let (apiPort, relayPort, workerPort) = (FreePort.next(), FreePort.next(), FreePort.next())
-            let json = ["GATEWAY_LOG_FORMAT": "json"]
+            let json = ["GATEWAY_LOG_FORMAT": "json", "GATEWAY_AUDIT_KEY": Self.auditKey]
             _ = try harness.startProcess(
                 role: "api", workerId: "api",
                 environment: json.merging([
@@ -44,6 +44,10 @@ struct OperationsTests {
             let (answers, _) = await connection.receive(timeout: .seconds(20)) { $0.components(separatedBy: "HTTP/1.1 ").count > deliveries.count }
             #expect(answers.components(separatedBy: "HTTP/1.1 202").count - 1 == 20)
             #expect(try await harness.waitUntilAllTerminal(within: .seconds(60)))
+            // The three processes sealed what each wrote: the ingest records, the attempts, the outcomes.
+            let audit = try JSONValue(
+                parsing: Array(try await harness.runCommand(["audit", "verify", "--json"], environment: ["GATEWAY_AUDIT_KEY": Self.auditKey]).utf8))
+            #expect(audit["checked"] == .integer(20) && audit["verified"] == .integer(20), "\(audit)")
 
             let api = try await HealthCheck.ask("http://127.0.0.1:\(apiPort)/metrics", timeout: .seconds(5)).body
             #expect(api.contains(#"gateway_ingest_responses_total{source="\#(Fixtures.source)",status="202"} 20"#))
@@ -98,6 +102,19 @@ struct OperationsTests {
             #expect(stats["byStatus"]?["processed"] == .integer(3))
             #expect(try JSONValue(parsing: Array(try await harness.runCommand(["dlq", "list", "--json"]).utf8)) == .array([]))
             _ = try await harness.runCommand(["check"])
+            // Accepted while no audit key was configured, which each role says as it starts: verifying them fails unless
+            // told they are unsealed.
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("unsealed-\(UUID().uuidString.prefix(8)).log")
+            defer { try? FileManager.default.removeItem(at: log) }
+            _ = try harness.startProcess(role: "relay", workerId: "relay-unsealed", logFile: log)
+            let warned = await Eventually.holds(within: .seconds(20)) {
+                (try? String(contentsOf: log, encoding: .utf8))?.contains("history is not being sealed") == true
+            }
+            #expect(warned, "no start-up warning that history is not sealed")
+            let key = ["GATEWAY_AUDIT_KEY": Self.auditKey]
+            await #expect(throws: TestSupportError.self) { try await harness.runCommand(["audit", "verify"], environment: key) }
+            let unsealed = try await harness.runCommand(["audit", "verify", "--allow-unsealed"], environment: key)
+            #expect(unsealed.contains("checked 3 events") && unsealed.contains("3 unsealed"), "\(unsealed)")
         } catch {
             await harness.shutdown()
             throw error
@@ -120,13 +137,15 @@ struct OperationsTests {
                     eventLines += 1
                     #expect(value["source"] != nil, "\(name): a line about an event without its source: \(line)")
                 }
-                for secret in ["scans", Fixtures.secret.encoded, "whsec_"] {
+                for secret in ["scans", Fixtures.secret.encoded, "whsec_", auditKey] {
                     #expect(!line.contains(secret), "\(name) logs '\(secret)': \(line)")
                 }
             }
         }
         #expect(eventLines >= 20, "the worker's trace lines name each event")
     }
+
+    static let auditKey = Data((0..<32).map { UInt8($0 * 7 % 251) }).base64EncodedString()
 
     private static func delivery(id: String, source: String) -> String {
         let body = Fixtures.body(shipmentId: MongoShipmentSeeder.shipmentId(Int.random(in: 1...1_000)))

@@ -108,7 +108,8 @@ struct AuditChainTests {
         #expect(try await process(store)(key) == .moved(to: .dead))
         // The operator's replay runs after the rotation: key B signs, key A is kept to verify.
         let rotated = AuditSealer(keys: AuditKeyRing(signing: Self.keyB, old: [Self.keyA]))
-        _ = try await ReplayDeadEvents(store: store, clock: clock, sealer: rotated).run(.keys([key]), replay: Replay(by: "ops", reason: "x"), dryRun: false)
+        _ = try await ReplayDeadEvents(store: store, clock: clock, sealer: rotated).run(
+            .keys([key]), replay: Replay(by: "ops", reason: "x"), dryRun: false)
         let audited = try #require(store.audited(key))
         #expect(audited.entries.map { $0.seal?.keyId } == [Self.keyA.id, Self.keyB.id])
 

@@ -223,7 +223,8 @@ public enum GatewayRuntime {
     ) -> WorkerService {
         let process = ProcessEvent(
             events: MongoWorkerStore(pool: resources.mongo, sealer: configuration.auditSealer), shipments: MongoShipmentStore(pool: resources.mongo),
-            routing: routing, policy: ProcessingPolicy(retry: configuration.retry, parkWindow: configuration.parkWindow, parkInterval: configuration.parkInterval),
+            routing: routing,
+            policy: ProcessingPolicy(retry: configuration.retry, parkWindow: configuration.parkWindow, parkInterval: configuration.parkInterval),
             breaker: CircuitBreaker(failureThreshold: configuration.circuitFailureThreshold, coolDown: configuration.circuitCooldown),
             rateLimit: TokenBucket(ratePerSecond: configuration.routingRateLimit),
             routingCalls: ConcurrencyLimit(configuration.workerConcurrency), workerId: configuration.workerId, leaseDuration: configuration.lease,

@@ -139,7 +139,7 @@ package enum EventDocuments {
     }
 
     /// A `history` entry, with its seal when the history is sealed.
-    static func history(_ entry: HistoryEntry, sealed seal: AuditSeal? = nil) -> BSON {
+    package static func history(_ entry: HistoryEntry, sealed seal: AuditSeal? = nil) -> BSON {
         let record = entry.record
         var document: BSONDocument = [
             "attempt": .int32(Int32(record.attempt)),
@@ -205,7 +205,7 @@ package enum EventDocuments {
     }
 
     /// The event's audit chain head.
-    static func chainHead(_ head: AuditChainHead) -> BSON {
+    package static func chainHead(_ head: AuditChainHead) -> BSON {
         .document([
             "last": .string(head.last), "links": .int32(Int32(head.links)), "keyId": .string(head.seal.keyId), "mac": .string(head.seal.mac),
         ])

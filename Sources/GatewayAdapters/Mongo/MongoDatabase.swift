@@ -191,12 +191,20 @@ package final class MongoCollection {
 
     /// Finds documents matching `filter`, with optional `sort`, `limit` and `projection` options.
     func find(_ filter: BSONDocument, options: BSONDocument = [:]) throws -> [BSONDocument] {
+        var documents: [BSONDocument] = []
+        try forEach(filter, options: options) { documents.append($0) }
+        return documents
+    }
+
+    /// Hands each document matching `filter` to `body` as the cursor reads it, without holding them all: for reads
+    /// of a whole collection. One query, rather than pages that each start again from the first match.
+    func forEach(_ filter: BSONDocument, options: BSONDocument = [:], _ body: (BSONDocument) throws -> Void) throws {
         let filterBuffer = try BSONBuffer(filter)
         let optionsBuffer = try BSONBuffer(options)
         let cursor = filterBuffer.withPointer { filterPointer in
             optionsBuffer.withPointer { mongoc_collection_find_with_opts(pointer, filterPointer, $0, nil)! }
         }
-        return try drain(cursor, operation: "find \(name)")
+        try drain(cursor, operation: "find \(name)", body)
     }
 
     /// The first document matching `filter`, or nil.
@@ -210,7 +218,9 @@ package final class MongoCollection {
     func aggregate(_ pipeline: [BSON]) throws -> [BSONDocument] {
         let pipelineBuffer = try BSONBuffer(["pipeline": .array(pipeline)])
         let cursor = pipelineBuffer.withPointer { mongoc_collection_aggregate(pointer, MONGOC_QUERY_NONE, $0, nil, nil)! }
-        return try drain(cursor, operation: "aggregate \(name)")
+        var documents: [BSONDocument] = []
+        try drain(cursor, operation: "aggregate \(name)") { documents.append($0) }
+        return documents
     }
 
     /// Counts the documents matching `filter`.
@@ -271,15 +281,13 @@ package final class MongoCollection {
         return failures
     }
 
-    private func drain(_ cursor: OpaquePointer, operation: String) throws -> [BSONDocument] {
+    private func drain(_ cursor: OpaquePointer, operation: String, _ body: (BSONDocument) throws -> Void) throws {
         defer { mongoc_cursor_destroy(cursor) }
-        var documents: [BSONDocument] = []
         var current: OpaquePointer?
         while mongoc_cursor_next(cursor, &current) {
-            documents.append(BSONDocument(decoding: current!))
+            try body(BSONDocument(decoding: current!))
         }
         var error = bson_error_t()
         if mongoc_cursor_error(cursor, &error) { throw StoreError(mongoc: error, operation: operation) }
-        return documents
     }
 }

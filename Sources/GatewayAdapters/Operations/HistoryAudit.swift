@@ -7,33 +7,24 @@ public struct HistoryAudit: Sendable {
     private let pool: MongoConnectionPool
     private let verifier: AuditVerifier
 
-    /// Events read per page.
-    static let pageSize = 1_000
-
     public init(resources: GatewayResources, keys: AuditKeyRing) {
         pool = resources.mongo
         verifier = AuditVerifier(keys: keys)
     }
 
-    /// Verifies every event of `source` (all sources when nil) received at or after `since`.
+    /// Verifies every event of `source` (all sources when nil) received at or after `since`: one query whose cursor
+    /// is read and verified as it goes, so that memory stays flat however many events there are.
     public func verify(source: String? = nil, since: Date? = nil) async throws -> HistoryAuditReport {
-        var report = HistoryAuditReport(keyIds: verifier.keys.ids)
-        var after: BSON?
-        while true {
-            var filter: BSONDocument = [:]
-            if let after { filter.append("_id", .document(["$gt": after])) }
-            if let source { filter.append("source", .string(source)) }
-            if let since { filter.append("receivedAt", .document(["$gte": .date(since)])) }
-            let page = try await pool.withDatabase("find events") { [filter] database in
-                try database.collection(Collections.events).find(
-                    filter, options: ["sort": .document(["_id": .int32(1)]), "limit": .int64(Int64(Self.pageSize))])
-            }
-            for document in page {
-                guard let event = try EventDocuments.audited(document) else { continue }
+        var filter: BSONDocument = [:]
+        if let source { filter.append("source", .string(source)) }
+        if let since { filter.append("receivedAt", .document(["$gte": .date(since)])) }
+        return try await pool.withDatabase("find events") { [filter, verifier] database in
+            var report = HistoryAuditReport(keyIds: verifier.keys.ids)
+            try database.collection(Collections.events).forEach(filter, options: ["batchSize": .int32(1_000)]) { document in
+                guard let event = try EventDocuments.audited(document) else { return }
                 report.add(event.record.key, verifier.verify(event))
             }
-            guard page.count == Self.pageSize, let last = page.last?["_id"] else { return report }
-            after = last
+            return report
         }
     }
 }

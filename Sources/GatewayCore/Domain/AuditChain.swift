@@ -153,8 +153,7 @@ public struct AuditSealer: Sendable {
 enum AuditCanonical {
     static func bytes(of record: IngestRecord) -> [UInt8] {
         encode([
-            "ingest", record.key.source, record.key.eventId, record.payloadDigest.map { String(format: "%02x", $0) }.joined(),
-            milliseconds(record.receivedAt),
+            "ingest", record.key.source, record.key.eventId, hex(record.payloadDigest), milliseconds(record.receivedAt),
         ])
     }
 
@@ -169,6 +168,14 @@ enum AuditCanonical {
 
     static func headBytes(last: String, links: Int) -> [UInt8] {
         encode(["head", last, String(links)])
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes { text += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]] }
+        return String(decoding: text, as: UTF8.self)
     }
 
     private static func milliseconds(_ date: Date) -> String {

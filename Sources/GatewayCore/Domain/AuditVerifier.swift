@@ -92,7 +92,8 @@ public struct AuditVerifier: Sendable {
         for (index, stored) in event.entries.enumerated() {
             guard let seal = stored.seal else { return finding(.entryUnsealed, entry: index, "history entry \(index) carries no seal") }
             guard let entry = stored.entry else {
-                return finding(.entryAltered, entry: index, "history entry \(index) is not an entry the gateway writes (a field was changed, added or removed)")
+                return finding(
+                    .entryAltered, entry: index, "history entry \(index) is not an entry the gateway writes (a field was changed, added or removed)")
             }
             guard let entryKey = keys.key(id: seal.keyId) else {
                 return finding(.unknownKey, entry: index, "history entry \(index) is sealed with key \(seal.keyId), which is not configured")
@@ -102,7 +103,8 @@ public struct AuditVerifier: Sendable {
                 let follows = links.indices.first { $0 != index && Self.same(entryKey.mac(Self.bytes(links[$0]) + canonical), seal.mac) }
                 if let follows {
                     let link = follows == 0 ? "the ingest record" : "entry \(follows - 1)"
-                    return finding(.entryMoved, entry: index, "history entry \(index) is intact but follows \(link): entries were removed or reordered")
+                    return finding(
+                        .entryMoved, entry: index, "history entry \(index) is intact but follows \(link): entries were removed or reordered")
                 }
                 return finding(.entryAltered, entry: index, "history entry \(index) was altered, or an entry before it removed")
             }
