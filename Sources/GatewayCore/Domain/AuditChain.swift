@@ -21,7 +21,7 @@ public struct AuditKey: Sendable {
             throw AuditKeyError(reason: "an audit key has \(bytes.count) bytes; at least \(Self.minimumBytes) are needed")
         }
         key = SymmetricKey(data: bytes)
-        id = SHA256.hash(data: bytes).prefix(6).map { String(format: "%02x", $0) }.joined()
+        id = AuditCanonical.hex(Array(SHA256.hash(data: bytes).prefix(6)))
     }
 
     func mac(_ bytes: [UInt8]) -> [UInt8] {
@@ -170,7 +170,7 @@ enum AuditCanonical {
         encode(["head", last, String(links)])
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
+    static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(bytes.count * 2)
