@@ -166,4 +166,20 @@ struct AuditChainStoreTests {
             }
         }
     }
+
+    /// One document the verifier cannot re-encode (a payload value of a type the gateway never writes, as a shell can
+    /// set) is reported as altered; it does not end the audit of the others.
+    @Test func aPayloadOfATypeTheGatewayNeverWritesIsReportedNotThrown() throws {
+        let sealer = AuditSealer(keys: AuditKeyRing(signing: Self.keyA))
+        let event = try NewEvent(
+            key: EventKey(source: Fixtures.source, eventId: "poisoned"), body: Array(Fixtures.body().utf8), receivedAt: clock.now(),
+            encoder: MongoInboxStore.payloads
+        ).sealed(by: sealer)
+        var document = try EventDocuments.inbox(event)
+        let verifier = AuditVerifier(keys: sealer.keys)
+        #expect(verifier.verify(try #require(EventDocuments.audited(document))) == nil)
+        let index = try #require(document.fields.firstIndex { $0.key == "payload" })
+        document.fields[index].value = .document(["n": .unsupported(17)])
+        #expect(verifier.verify(try #require(EventDocuments.audited(document)))?.problem == .ingestRecordAltered)
+    }
 }

@@ -117,12 +117,8 @@ package final class BSONBuffer: @unchecked Sendable {
     /// Encodes a document into a new heap `bson_t`.
     init(_ document: BSONDocument) throws(StoreError) {
         pointer = bson_new()
-        do {
-            try Self.append(document, to: pointer)
-        } catch {
-            bson_destroy(pointer)
-            throw error
-        }
+        // Every stored property is set: a throw from here on runs `deinit`, which destroys the document.
+        try Self.append(document, to: pointer)
     }
 
     /// Copies a document's bytes into a new heap `bson_t`.

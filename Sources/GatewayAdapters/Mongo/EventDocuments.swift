@@ -220,10 +220,11 @@ package enum EventDocuments {
     }
 
     /// An event document's sealed history as the verifier reads it: the ingest record rebuilt from the stored key,
-    /// payload and `receivedAt`.
-    static func audited(_ document: BSONDocument) throws(StoreError) -> AuditedEvent? {
+    /// payload and `receivedAt`. A payload that is not a document, or holds a type the gateway never writes, digests
+    /// as no bytes, so that the verifier reports that event's ingest record altered and goes on with the others.
+    static func audited(_ document: BSONDocument) -> AuditedEvent? {
         guard let key = key(of: document) else { return nil }
-        let payload = try document["payload"]?.documentValue.map { (payload) throws(StoreError) in try BSONBuffer(payload).bytes } ?? []
+        let payload = document["payload"]?.documentValue.flatMap { try? BSONBuffer($0).bytes } ?? []
         let record = IngestRecord(
             key: key, payloadDigest: IngestRecord.digest(of: payload), receivedAt: document["receivedAt"]?.dateValue ?? .distantPast)
         let entries = (document["history"]?.arrayValue ?? []).map { value -> AuditedEntry in

@@ -21,7 +21,7 @@ public struct HistoryAudit: Sendable {
         return try await pool.withDatabase("find events") { [filter, verifier] database in
             var report = HistoryAuditReport(keyIds: verifier.keys.ids)
             try database.collection(Collections.events).forEach(filter, options: ["batchSize": .int32(1_000)]) { document in
-                guard let event = try EventDocuments.audited(document) else { return }
+                guard let event = EventDocuments.audited(document) else { return }
                 report.add(event.record.key, verifier.verify(event))
             }
             return report
