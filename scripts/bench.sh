@@ -220,7 +220,8 @@ unfinished() {  # events of the backlog not yet processed or dead
     {'source': 'bench-backlog', 'status': {'\$nin': ['processed', 'dead']}}))" "$GATEWAY_MONGO_URL"
 }
 backlog_before=$(unfinished)
-loadgen --url "http://127.0.0.1:$api_port" --source bench-proof --requests 100 --concurrency 100 --json "$results/proof-behind-backlog.json"
+# Deliveries answered 503 are this row's result, not a failure of the benchmark.
+loadgen --url "http://127.0.0.1:$api_port" --source bench-proof --requests 100 --concurrency 100 --json "$results/proof-behind-backlog.json" || true
 echo "{\"unfinishedBefore\": $backlog_before, \"unfinishedAfter\": $(unfinished)}" >"$results/backlog-extra.json"
 kill "$backlog_gateway"; wait "$backlog_gateway" 2>/dev/null || true
 

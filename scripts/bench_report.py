@@ -91,10 +91,12 @@ if proof or behind:
         ok = proof["p99Ms"] < 150 and proof["unexpected"] == 0 and proof.get("lost", 1) == 0 and proof.get("doubledEffects", 1) == 0
         w(f"| `make proof-of-load` as shipped ([its report](proof-of-load/summary.md)): {proof.get('processed')} processed, "
           f"{proof.get('dead')} dead, {proof.get('lost')} lost, {proof.get('doubledEffects')} doubled | {proof['requests']} | "
-          f"{proof['p50Ms']:.1f} | {proof['p99Ms']:.1f} | p99 < 150 ms (aim ≤ 50 ms), zero failures | {verdict(ok)} |")
+          f"{proof['p50Ms']:.1f} | {proof['p99Ms']:.1f} | p99 < 150 ms (aim ≤ 50 ms), zero failures; the store's floor in this "
+          f"run: one batch of 100, p50 {batch['p50Ms']:.0f} ms | {verdict(ok)} |")
     if behind and backlog:
         w(f"| the same 100 deliveries while a backlog of 20,000 earlier events is relayed and processed "
-          f"({backlog['unfinishedBefore']} of them unfinished before, {backlog['unfinishedAfter']} after) | {behind['requests']} | "
+          f"({backlog['unfinishedBefore']} of them unfinished before, {backlog['unfinishedAfter']} after); answers: "
+          f"{', '.join(f'{count} × {status}' for status, count in sorted(behind['statuses'].items()))} | {behind['requests']} | "
           f"{behind['p50Ms']:.1f} | {behind['p99Ms']:.1f} | p99 < 150 ms | {verdict(behind['p99Ms'] < 150 and behind['unexpected'] == 0)} |")
     w("")
 if cpu and rejected:

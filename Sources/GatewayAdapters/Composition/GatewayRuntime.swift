@@ -33,7 +33,8 @@ public struct GatewayResources: Sendable {
     public init(configuration: GatewayConfiguration, databaseName: String? = nil) throws {
         mongo = try MongoConnectionPool(
             url: configuration.mongoURL, databaseName: databaseName, size: configuration.mongoPoolSize,
-            ingestLane: configuration.ingestBatches.maxInFlight, socketTimeout: configuration.mongoSocketTimeout)
+            ingestLane: configuration.ingestBatches.maxInFlight, socketTimeout: configuration.mongoSocketTimeout,
+            ingestPriority: configuration.ingestPriority)
         let endpoint = try RedisEndpoint(url: configuration.redisURL)
         redis = RedisClient(endpoint: endpoint)
         blockingRedis = RedisClient(endpoint: endpoint, connections: 1, commandTimeout: .seconds(5))

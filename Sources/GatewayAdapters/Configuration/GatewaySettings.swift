@@ -55,6 +55,11 @@ public enum Setting: String, CaseIterable, Sendable {
     /// Deliveries waiting for a batch, at most; one more is answered 503 `overloaded` at once, so a stalled store is met
     /// with refusals rather than a queue that grows. Default 4096.
     case ingestQueueMax = "GATEWAY_INGEST_QUEUE_MAX"
+    /// In a process that also relays and processes (`--role all`), the longest the relay's and the workers' store
+    /// operations wait before they start while ingest's inserts are queued or running, in ms, so that
+    /// acknowledgements do not queue at the store behind the pipeline's work; 0 turns it off. Roles in processes of
+    /// their own share the store as it schedules them. Default 200.
+    case ingestPriorityMilliseconds = "GATEWAY_INGEST_PRIORITY_MS"
     /// Longest time from a request's first byte to the end of its headers, in ms; then 408 and the connection is
     /// closed. Default 10000.
     case httpHeadTimeoutMilliseconds = "GATEWAY_HTTP_HEAD_TIMEOUT_MS"
@@ -157,6 +162,7 @@ public struct GatewayConfiguration: Sendable {
     public var signatureToleranceSeconds: Int64 = 300
     public var ingestTimeout: Duration = .milliseconds(2_000)
     public var ingestBatches = BatchLimits(maxBatch: 128, maxInFlight: 2, maxQueued: 4_096)
+    public var ingestPriority: Duration = .milliseconds(200)
     public var connectionLimits = ConnectionLimits(
         maxConnections: 4_096, headTimeout: .seconds(10), bodyTimeout: .seconds(10), idleTimeout: .seconds(60))
     public var migrationsDirectory = "migrations"
@@ -235,6 +241,7 @@ public struct GatewayConfiguration: Sendable {
         ingestBatches.maxBatch = try reader.integer(.ingestBatchMax, in: 1...10_000) ?? ingestBatches.maxBatch
         ingestBatches.maxInFlight = try reader.integer(.ingestBatchesInFlight, in: 1...64) ?? ingestBatches.maxInFlight
         ingestBatches.maxQueued = try reader.integer(.ingestQueueMax, in: 1...1_000_000) ?? ingestBatches.maxQueued
+        ingestPriority = try reader.milliseconds(.ingestPriorityMilliseconds, in: 0...10_000) ?? ingestPriority
         connectionLimits.headTimeout = try reader.milliseconds(.httpHeadTimeoutMilliseconds, in: 100...600_000) ?? connectionLimits.headTimeout
         connectionLimits.bodyTimeout = try reader.milliseconds(.httpBodyTimeoutMilliseconds, in: 100...600_000) ?? connectionLimits.bodyTimeout
         connectionLimits.maxConnections = try reader.integer(.httpMaxConnections, in: 1...1_000_000) ?? connectionLimits.maxConnections

@@ -17,6 +17,7 @@ public final class MongoConnectionPool: @unchecked Sendable {
     /// Threads of their own for ingest's inserts, so that a delivery's write never queues behind the relay's and the
     /// workers' jobs in this process.
     private let ingestThreads: NIOThreadPool
+    private let ingestPriority: IngestPriority
     private let redoableWriteConcern: BSONDocument?
 
     /// Connects lazily to `url`; the first operation selects a server.
@@ -29,9 +30,12 @@ public final class MongoConnectionPool: @unchecked Sendable {
     ///   - ingestLane: clients and threads kept for ingest's inserts (``Lane/ingest``).
     ///   - socketTimeout: `socketTimeoutMS` unless the URL sets it: a store that stops answering without closing
     ///     its connections (frozen, or cut off by the network) holds a thread at most this long, not libmongoc's 5 minutes.
+    ///   - ingestPriority: how long the other jobs may wait while ingest's inserts are queued or running (see
+    ///     ``IngestPriority``); zero turns priority off.
     /// - Throws: ``StoreError`` when the URL is invalid.
     public init(
-        url: String, databaseName: String? = nil, size: Int = 16, ingestLane: Int = 2, socketTimeout: Duration = .seconds(10)
+        url: String, databaseName: String? = nil, size: Int = 16, ingestLane: Int = 2, socketTimeout: Duration = .seconds(10),
+        ingestPriority: Duration = .zero
     ) throws(StoreError) {
         _ = mongocInitialized
         var error = bson_error_t()
@@ -55,6 +59,7 @@ public final class MongoConnectionPool: @unchecked Sendable {
         self.databaseName = databaseName ?? mongoc_uri_get_database(uri).map { String(cString: $0) } ?? "gateway"
         self.threads = NIOThreadPool(numberOfThreads: size)
         self.ingestThreads = NIOThreadPool(numberOfThreads: max(ingestLane, 1))
+        self.ingestPriority = IngestPriority(maxHold: ingestPriority)
         threads.start()
         ingestThreads.start()
     }
@@ -94,6 +99,7 @@ public final class MongoConnectionPool: @unchecked Sendable {
     package func withDatabase<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (MongoDatabase) throws -> T
     ) async throws -> T {
+        await ingestPriority.admit()
         do {
             return try await threads.runIfActive { [self] in
                 let client = mongoc_client_pool_pop(pool)!
@@ -117,8 +123,10 @@ public final class MongoConnectionPool: @unchecked Sendable {
 
     /// Runs `body` on the `lane`'s threads with a client, without a task: `body` gets the database, or an
     /// `unavailable` error when the pool is shut down.
+    /// Ingest's jobs go first (``IngestPriority``): a pipeline job may wait for them before it starts.
     package func execute(_ operation: String, lane: Lane, _ body: @escaping @Sendable (Result<MongoDatabase, StoreError>) -> Void) {
-        (lane == .ingest ? ingestThreads : threads).submit { [self] state in
+        let job: @Sendable (NIOThreadPool.WorkItemState) -> Void = { [self] state in
+            defer { if lane == .ingest { ingestPriority.ingestJobEnded() } }
             guard case .active = state else {
                 body(.failure(StoreError(.unavailable, operation: operation, message: "the connection pool is shut down")))
                 return
@@ -126,6 +134,12 @@ public final class MongoConnectionPool: @unchecked Sendable {
             let client = mongoc_client_pool_pop(pool)!
             defer { mongoc_client_pool_push(pool, client) }
             body(.success(MongoDatabase(client: client, name: databaseName, redoableWriteConcern: redoableWriteConcern)))
+        }
+        switch lane {
+        case .ingest:
+            ingestPriority.ingestJobStarted()
+            ingestThreads.submit(job)
+        case .pipeline: ingestPriority.whenIngestAllows { [threads] in threads.submit(job) }
         }
     }
 
