@@ -236,8 +236,12 @@ w("A delivery is answered whole on the event loop by `IngestHandler`, which sits
   "pass, hands the document to the ingest batcher with a completion and bounds the wait with one task scheduled on the "
   "event loop; the reply is one buffer written on the socket side of the response encoder. No task, router, async writer "
   "or dispatch timer is spent per delivery. Ingest batches run on threads and connections of their own (the pool's "
-  "ingest lane), so the relay's and the workers' store calls never hold a delivery's write in the process; the store "
-  "itself still serves everyone on one thread, which is what the backlog row measures." +
+  "ingest lane), so the relay's and the workers' store calls never hold a delivery's write in the process, and with "
+  "every role in one process the pipeline's store operations wait to start while an ingest batch is queued or running "
+  "(ingest priority, measured in docs/ingest.md). The store itself is beyond the gateway's reach, and that is what the "
+  "backlog row measures: SecantusDB reads every match of a query under one lock that inserts also take, so behind "
+  "20,000 due events one relay query or gauge count holds every insert for seconds (docs/architecture.md, SecantusDB "
+  "facts); on mongod an index scan stops at its limit and no lock spans the collection." +
   (f" The pinned rejected runs of one binary ranged from {pinned_runs[0]['cpuMicros']:.0f} to {pinned_runs[-1]['cpuMicros']:.0f} µs "
    "per request on this machine, hence several runs and their median." if pinned_runs else ""))
 print("\n".join(out))

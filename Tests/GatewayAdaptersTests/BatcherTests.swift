@@ -55,19 +55,29 @@ struct BatcherTests {
         }
     }
 
+    /// Sends request 1 and holds its batch in `send` while `meanwhile` submits more, then lets it go.
+    /// - Returns: request 1's answer.
+    private func whileTheFirstBatchIsHeld(_ batcher: Batcher<Int, Int>, _ script: ScriptedSend, _ meanwhile: () async throws -> Void) async throws
+        -> Int
+    {
+        script.holdNextBatch()
+        async let first = batcher.submit(1)
+        await Task.detached { script.waitUntilHeld() }.value
+        try await meanwhile()
+        script.releaseHeld()
+        return try await first
+    }
+
     @Test func requestsThatArriveWhileABatchIsSentShareTheNextInOrder() async throws {
         try await TestServices.withMigratedDatabase("batcher-groups") { resources in
             let script = ScriptedSend()
             let batcher = batcher(resources.mongo, BatchLimits(maxBatch: 4, maxInFlight: 1), script)
-            script.holdNextBatch()
-            async let first = batcher.submit(1)
-            await Task.detached { script.waitUntilHeld() }.value
             let answers = Mutex<[Int: Int]>([:])
-            for request in 2...11 {
-                #expect(batcher.submit(request) { result in answers.withLock { $0[request] = try? result.get() } })
+            let firstAnswer = try await whileTheFirstBatchIsHeld(batcher, script) {
+                for request in 2...11 {
+                    #expect(batcher.submit(request) { result in answers.withLock { $0[request] = try? result.get() } })
+                }
             }
-            script.releaseHeld()
-            let firstAnswer = try await first
             #expect(firstAnswer == 2)
             #expect(await Eventually.holds(within: .seconds(5)) { answers.withLock { $0.count } == 10 })
             #expect(script.sent == [[1], [2, 3, 4, 5], [6, 7, 8, 9], [10, 11]])
@@ -79,15 +89,12 @@ struct BatcherTests {
         try await TestServices.withMigratedDatabase("batcher-bytes") { resources in
             let script = ScriptedSend()
             let batcher = batcher(resources.mongo, BatchLimits(maxBatch: 100, maxInFlight: 1, maxBytes: 10), script)
-            script.holdNextBatch()
-            async let first = batcher.submit(1)
-            await Task.detached { script.waitUntilHeld() }.value
             let done = Mutex(0)
-            for request in [4, 4, 4, 30, 2] {
-                #expect(batcher.submit(request) { _ in done.withLock { $0 += 1 } })
+            _ = try await whileTheFirstBatchIsHeld(batcher, script) {
+                for request in [4, 4, 4, 30, 2] {
+                    #expect(batcher.submit(request) { _ in done.withLock { $0 += 1 } })
+                }
             }
-            script.releaseHeld()
-            _ = try await first
             #expect(await Eventually.holds(within: .seconds(5)) { done.withLock { $0 } == 5 })
             #expect(script.sent == [[1], [4, 4], [4], [30], [2]])
         }
@@ -97,17 +104,14 @@ struct BatcherTests {
         try await TestServices.withMigratedDatabase("batcher-full") { resources in
             let script = ScriptedSend()
             let batcher = batcher(resources.mongo, BatchLimits(maxBatch: 10, maxInFlight: 1, maxQueued: 3), script)
-            script.holdNextBatch()
-            async let first = batcher.submit(1)
-            await Task.detached { script.waitUntilHeld() }.value
             let done = Mutex(0)
-            for request in 2...4 {
-                #expect(batcher.submit(request) { _ in done.withLock { $0 += 1 } })
+            _ = try await whileTheFirstBatchIsHeld(batcher, script) {
+                for request in 2...4 {
+                    #expect(batcher.submit(request) { _ in done.withLock { $0 += 1 } })
+                }
+                #expect(!batcher.submit(5) { _ in Issue.record("a refused request was answered") })
+                await #expect(throws: BatcherQueueFull.self) { try await batcher.submit(6) }
             }
-            #expect(!batcher.submit(5) { _ in Issue.record("a refused request was answered") })
-            await #expect(throws: BatcherQueueFull.self) { try await batcher.submit(6) }
-            script.releaseHeld()
-            _ = try await first
             #expect(await Eventually.holds(within: .seconds(5)) { done.withLock { $0 } == 3 })
             #expect(try await batcher.submit(7) == 14)
             #expect(script.sent == [[1], [2, 3, 4], [7]])
@@ -132,15 +136,12 @@ struct BatcherTests {
         try await TestServices.withMigratedDatabase("batcher-fails") { resources in
             let script = ScriptedSend()
             let batcher = batcher(resources.mongo, BatchLimits(maxBatch: 2, maxInFlight: 1), script)
-            script.holdNextBatch()
-            async let first = batcher.submit(1)
-            await Task.detached { script.waitUntilHeld() }.value
             let answers = Mutex<[Int: Bool]>([:])
-            for request in [-1, 3, 4, 5] {
-                #expect(batcher.submit(request) { result in answers.withLock { $0[request] = (try? result.get()) != nil } })
+            _ = try await whileTheFirstBatchIsHeld(batcher, script) {
+                for request in [-1, 3, 4, 5] {
+                    #expect(batcher.submit(request) { result in answers.withLock { $0[request] = (try? result.get()) != nil } })
+                }
             }
-            script.releaseHeld()
-            _ = try await first
             #expect(await Eventually.holds(within: .seconds(5)) { answers.withLock { $0.count } == 4 })
             #expect(answers.withLock { $0 } == [-1: false, 3: false, 4: true, 5: true])
         }

@@ -268,51 +268,93 @@ struct StoreOutageTests {
     /// While the store stalls, deliveries beyond the bounded queue are refused at once with `overloaded`, not queued
     /// to wait out their deadline, and the queue takes deliveries again once the store answers.
     @Test func deliveriesPastTheQueueLimitAreRefusedAtOnceWhileTheStoreStalls() async throws {
-        let server = try await SecantusServer()
-        var configuration = TestServices.configuration()
-        configuration.mongoURL = server.url(database: "overloaded")
-        configuration.ingestTimeout = .seconds(5)
-        configuration.mongoSocketTimeout = .seconds(3)
-        configuration.ingestBatches = BatchLimits(maxBatch: 1, maxInFlight: 1, maxQueued: 2)
         let body = Fixtures.body()
+        try await withFreezableStore(database: "overloaded") { configuration in
+            configuration.ingestTimeout = .seconds(5)
+            configuration.mongoSocketTimeout = .seconds(3)
+            configuration.ingestBatches = BatchLimits(maxBatch: 1, maxInFlight: 1, maxQueued: 2)
+        } _: { server, _, client in
+            #expect(try await client.deliver(id: "before-stall", body: body).status == .accepted)
+            server.freeze()
+            // A connection each, all sent before any is answered.
+            let connections = try (0..<8).map { _ in try RawConnection(port: try #require(client.port)) }
+            let started = ContinuousClock.now
+            for (index, connection) in connections.enumerated() {
+                try connection.send(PipelinedConnection.delivery(id: "during-stall-\(index)", body: body))
+            }
+            let replies = await withTaskGroup(of: (String, Duration).self) { group in
+                for connection in connections {
+                    group.addTask {
+                        let reply = await connection.receive(timeout: .seconds(15)) { PipelinedConnection.statusCodes(in: $0).count == 1 }
+                        return (reply.text, ContinuousClock.now - started)
+                    }
+                }
+                return await group.reduce(into: [(String, Duration)]()) { $0.append($1) }
+            }
+            let refused = replies.filter { $0.0.contains(#""error":"overloaded""#) }
+            // One write in flight and two queued: the other five, or six if the first was not taken yet.
+            #expect((5...6).contains(refused.count), "\(replies.map(\.0))")
+            for (text, waited) in refused {
+                #expect(text.lowercased().contains("retry-after: 1\r\n"))
+                #expect(waited < .seconds(2), "refused after \(waited), not at once")
+            }
+            #expect(replies.allSatisfy { PipelinedConnection.statusCodes(in: $0.0) == [503] }, "\(replies.map(\.0))")
+            server.thaw()
+            #expect(
+                try await Self.deliveriesResume(client, idPrefix: "after-stall", body: body),
+                "the queue did not take deliveries again after the store answered")
+        }
+    }
+
+    /// A store that stops answering without closing its connections (SIGSTOP) must neither hold the ingest path past
+    /// its deadline nor hold a pool thread past the socket timeout, and the same process resumes once it answers.
+    @Test func aFrozenStoreGets503sWithinTheDeadlineAndThePoolRecoversAfterwards() async throws {
+        let body = Fixtures.body()
+        try await withFreezableStore(database: "frozen") { configuration in
+            configuration.ingestTimeout = .milliseconds(1_500)
+            configuration.mongoSocketTimeout = .seconds(3)
+        } _: { server, resources, client in
+            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
+            server.freeze()
+            for index in 0..<3 {
+                let started = ContinuousClock.now
+                let response = try await client.deliver(id: "during-freeze-\(index)", body: body)
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] != nil)
+                #expect(ContinuousClock.now - started < .milliseconds(2_500), "not answered within the ingest deadline")
+            }
+            // A store call without an ingest deadline is given up after the socket timeout, not libmongoc's 5 minutes.
+            let ping = Mutex<Bool?>(nil)
+            Task {
+                let answered = (try? await resources.mongo.ping()) != nil
+                ping.withLock { $0 = answered }
+            }
+            #expect(await Eventually.holds(within: .seconds(10)) { ping.withLock { $0 } != nil }, "a frozen store held a pool thread")
+            #expect(ping.withLock { $0 } == false)
+
+            server.thaw()
+            #expect(
+                try await Self.deliveriesResume(client, idPrefix: "after-thaw", body: body),
+                "the api did not resume after the store answered again")
+        }
+    }
+
+    /// Runs `body` against the api on a store of its own, which the test may freeze; the store is thawed and destroyed
+    /// however `body` ends.
+    private func withFreezableStore(
+        database: String, _ configure: (inout GatewayConfiguration) -> Void,
+        _ body: @escaping @Sendable (SecantusServer, GatewayResources, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let server = try await SecantusServer()
+        var settings = TestServices.configuration()
+        settings.mongoURL = server.url(database: database)
+        configure(&settings)
+        let configuration = settings
         do {
             try await GatewayResources.using(configuration) { resources in
                 try await resources.migrations(configuration).applyPending()
                 let app = GatewayRuntime.buildAPI(configuration: configuration, resources: resources, logger: Logger(label: "test"))
-                try await app.test(.live) { client in
-                    #expect(try await client.deliver(id: "before-stall", body: body).status == .accepted)
-                    server.freeze()
-                    // A connection each, all sent before any is answered.
-                    let connections = try (0..<8).map { _ in try RawConnection(port: try #require(client.port)) }
-                    let started = ContinuousClock.now
-                    for (index, connection) in connections.enumerated() {
-                        try connection.send(PipelinedConnection.delivery(id: "during-stall-\(index)", body: body))
-                    }
-                    let replies = await withTaskGroup(of: (String, Duration).self) { group in
-                        for connection in connections {
-                            group.addTask {
-                                let reply = await connection.receive(timeout: .seconds(15)) { PipelinedConnection.statusCodes(in: $0).count == 1 }
-                                return (reply.text, ContinuousClock.now - started)
-                            }
-                        }
-                        return await group.reduce(into: [(String, Duration)]()) { $0.append($1) }
-                    }
-                    let refused = replies.filter { $0.0.contains(#""error":"overloaded""#) }
-                    // One write in flight and two queued: the other five, or six if the first was not taken yet.
-                    #expect((5...6).contains(refused.count), "\(replies.map(\.0))")
-                    for (text, waited) in refused {
-                        #expect(text.lowercased().contains("retry-after: 1\r\n"))
-                        #expect(waited < .seconds(2), "refused after \(waited), not at once")
-                    }
-                    #expect(replies.allSatisfy { PipelinedConnection.statusCodes(in: $0.0) == [503] }, "\(replies.map(\.0))")
-                    server.thaw()
-                    var attempt = 0
-                    let resumed = try await Eventually.holds(within: .seconds(20), every: .milliseconds(250)) {
-                        attempt += 1
-                        return try await client.deliver(id: "after-stall-\(attempt)", body: body).status == .accepted
-                    }
-                    #expect(resumed, "the queue did not take deliveries again after the store answered")
-                }
+                try await app.test(.live) { client in try await body(server, resources, client) }
             }
         } catch {
             server.thaw()
@@ -322,52 +364,12 @@ struct StoreOutageTests {
         await server.destroy()
     }
 
-    /// A store that stops answering without closing its connections (SIGSTOP) must neither hold the ingest path past
-    /// its deadline nor hold a pool thread past the socket timeout, and the same process resumes once it answers.
-    @Test func aFrozenStoreGets503sWithinTheDeadlineAndThePoolRecoversAfterwards() async throws {
-        let server = try await SecantusServer()
-        var configuration = TestServices.configuration()
-        configuration.mongoURL = server.url(database: "frozen")
-        configuration.ingestTimeout = .milliseconds(1_500)
-        configuration.mongoSocketTimeout = .seconds(3)
-        let body = Fixtures.body()
-        do {
-            try await GatewayResources.using(configuration) { resources in
-                try await resources.migrations(configuration).applyPending()
-                let app = GatewayRuntime.buildAPI(configuration: configuration, resources: resources, logger: Logger(label: "test"))
-                try await app.test(.live) { client in
-                    #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
-                    server.freeze()
-                    for index in 0..<3 {
-                        let started = ContinuousClock.now
-                        let response = try await client.deliver(id: "during-freeze-\(index)", body: body)
-                        #expect(response.status == .serviceUnavailable)
-                        #expect(response.headers[.retryAfter] != nil)
-                        #expect(ContinuousClock.now - started < .milliseconds(2_500), "not answered within the ingest deadline")
-                    }
-                    // A store call without an ingest deadline is given up after the socket timeout, not libmongoc's 5 minutes.
-                    let ping = Mutex<Bool?>(nil)
-                    Task {
-                        let answered = (try? await resources.mongo.ping()) != nil
-                        ping.withLock { $0 = answered }
-                    }
-                    #expect(await Eventually.holds(within: .seconds(10)) { ping.withLock { $0 } != nil }, "a frozen store held a pool thread")
-                    #expect(ping.withLock { $0 } == false)
-
-                    server.thaw()
-                    var attempt = 0
-                    let resumed = try await Eventually.holds(within: .seconds(20), every: .milliseconds(250)) {
-                        attempt += 1
-                        return try await client.deliver(id: "after-thaw-\(attempt)", body: body).status == .accepted
-                    }
-                    #expect(resumed, "the api did not resume after the store answered again")
-                }
-            }
-        } catch {
-            server.thaw()
-            await server.destroy()
-            throw error
+    /// Whether the api accepts a delivery again within 20 s, as it should once a stalled store answers.
+    private static func deliveriesResume(_ client: any TestClientProtocol, idPrefix: String, body: String) async throws -> Bool {
+        var attempt = 0
+        return try await Eventually.holds(within: .seconds(20), every: .milliseconds(250)) {
+            attempt += 1
+            return try await client.deliver(id: "\(idPrefix)-\(attempt)", body: body).status == .accepted
         }
-        await server.destroy()
     }
 }
