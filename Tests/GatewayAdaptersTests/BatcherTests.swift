@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import GatewayCore
 import GatewayIntegrationSupport
 import Synchronization
 import Testing
@@ -115,6 +116,34 @@ struct BatcherTests {
             #expect(await Eventually.holds(within: .seconds(5)) { done.withLock { $0 } == 3 })
             #expect(try await batcher.submit(7) == 14)
             #expect(script.sent == [[1], [2, 3, 4], [7]])
+        }
+    }
+
+    @Test func requestsThatWaitedLongerThanMaxWaitAreAnsweredTimeoutAndNeverSent() async throws {
+        try await TestServices.withMigratedDatabase("batcher-expired") { resources in
+            let script = ScriptedSend()
+            let batcher = batcher(resources.mongo, BatchLimits(maxBatch: 10, maxInFlight: 1, maxWait: .milliseconds(100)), script)
+            let answers = Mutex<[Int: String]>([:])
+            let record: @Sendable (Int) -> Batcher<Int, Int>.Completion = { request in
+                { result in
+                    answers.withLock {
+                        $0[request] =
+                            switch result {
+                            case .success(let answer): "\(answer)"
+                            case .failure(let error): (error as? StoreError)?.code.rawValue ?? "\(error)"
+                            }
+                    }
+                }
+            }
+            _ = try await whileTheFirstBatchIsHeld(batcher, script) {
+                #expect(batcher.submit(2, completion: record(2)))
+                #expect(batcher.submit(3, completion: record(3)))
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(batcher.submit(4, completion: record(4)))
+            }
+            #expect(await Eventually.holds(within: .seconds(5)) { answers.withLock { $0.count } == 3 })
+            #expect(answers.withLock { $0 } == [2: "timeout", 3: "timeout", 4: "8"])
+            #expect(script.sent == [[1], [4]])
         }
     }
 

@@ -88,7 +88,7 @@ public enum GatewayRuntime {
         let ingest = IngestEvent(
             secrets: configuration.webhookSecrets,
             verifier: SignatureVerifier(toleranceSeconds: configuration.signatureToleranceSeconds),
-            inbox: MongoInboxStore(pool: resources.mongo, limits: configuration.ingestBatches), clock: clock, sealer: configuration.auditSealer)
+            inbox: MongoInboxStore(pool: resources.mongo, limits: configuration.ingestBatchLimits), clock: clock, sealer: configuration.auditSealer)
         let ingestMetrics = IngestMetrics(sources: Set(configuration.webhookSecrets.keys))
         IngestRoutes(
             ingest: ingest,

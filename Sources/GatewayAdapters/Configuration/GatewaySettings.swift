@@ -293,6 +293,14 @@ public struct GatewayConfiguration: Sendable {
         }
     }
 
+    /// The ingest batcher's limits: ``ingestBatches``, and no insert sent for a delivery that waited out
+    /// ``ingestTimeout`` for its batch, since it has been answered 503 already.
+    public var ingestBatchLimits: BatchLimits {
+        var limits = ingestBatches
+        limits.maxWait = ingestTimeout
+        return limits
+    }
+
     /// The sealer of new history entries, when an audit key is configured.
     public var auditSealer: AuditSealer? { auditKeys.map(AuditSealer.init) }
 

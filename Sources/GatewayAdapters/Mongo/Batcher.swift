@@ -12,12 +12,17 @@ public struct BatchLimits: Sendable, Equatable {
     public var maxQueued: Int
     /// Bytes per batch: a MongoDB command holds at most 16 MiB of documents, so a batch is cut before it would pass.
     public var maxBytes: Int
+    /// How long a request may wait for a batch; one that waited longer is dropped unsent and answered
+    /// ``StoreError/Code/timeout``, since its caller has given up on it (nil: no limit). Sending it anyway would
+    /// spend the store's time on answers nobody waits for, and make the requests behind it late too.
+    public var maxWait: Duration?
 
-    public init(maxBatch: Int, maxInFlight: Int, maxQueued: Int = .max, maxBytes: Int = 16 * 1_024 * 1_024) {
+    public init(maxBatch: Int, maxInFlight: Int, maxQueued: Int = .max, maxBytes: Int = 16 * 1_024 * 1_024, maxWait: Duration? = nil) {
         self.maxBatch = maxBatch
         self.maxInFlight = maxInFlight
         self.maxQueued = maxQueued
         self.maxBytes = maxBytes
+        self.maxWait = maxWait
     }
 }
 
@@ -40,8 +45,9 @@ struct BatcherQueueFull: Error, CustomStringConvertible {
 /// Batches are sent from the pool's threads, one job draining the queue for as long as it has requests: no task is
 /// started per request or per batch, and a caller may wait with a completion instead of a task
 /// (``submit(_:completion:)``). Metrics, by `name`: `gateway_store_batch_size` and `gateway_store_batch_wait_seconds`
-/// (how long each batch's oldest request waited), `gateway_store_batch_queue_depth` and
-/// `gateway_store_batches_in_flight`.
+/// (how long each batch's oldest request waited), `gateway_store_batch_queue_depth`,
+/// `gateway_store_batches_in_flight` and `gateway_store_batch_expired_total` (requests dropped after
+/// ``BatchLimits/maxWait``).
 final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
     /// Sends one batch; returns one result per request, in the requests' order. When it throws, every request of the
     /// batch gets the error.
@@ -75,6 +81,7 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
     private let batchWait: Timer
     private let queueDepth: Gauge
     private let inFlight: Meter
+    private let expired: Counter
 
     /// - Parameters:
     ///   - name: the batcher's name in its metrics.
@@ -95,6 +102,7 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
         batchWait = Timer(label: "gateway_store_batch_wait_seconds", dimensions: dimensions)
         queueDepth = Gauge(label: "gateway_store_batch_queue_depth", dimensions: dimensions)
         inFlight = Meter(label: "gateway_store_batches_in_flight", dimensions: dimensions)
+        expired = Counter(label: "gateway_store_batch_expired_total", dimensions: dimensions)
     }
 
     /// Queues `request`; `completion` gets its answer on one of the pool's threads.
@@ -128,7 +136,13 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
     private func drain(_ database: Result<MongoDatabase, StoreError>) {
         inFlight.increment()
         defer { inFlight.decrement() }
-        while let batch = nextBatch() {
+        while let (batch, late) = nextBatch() {
+            if !late.isEmpty {
+                expired.increment(by: late.count)
+                let error = StoreError(.timeout, operation: operation, message: "not sent: it waited longer than its caller would for a batch")
+                for waiting in late { waiting.completion(.failure(error)) }
+            }
+            guard !batch.isEmpty else { continue }
             batchSize.record(batch.count)
             batchWait.recordNanoseconds((ContinuousClock.now - batch[0].queuedAt).nanoseconds)
             do {
@@ -141,17 +155,25 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
         }
     }
 
-    /// Takes the next batch, or retires this sender when there is nothing left.
-    private func nextBatch() -> [Waiting]? {
-        state.withLock { state in
+    /// Takes the next batch and the requests that waited too long to join it (to be answered, not sent), or retires
+    /// this sender when there is nothing left.
+    private func nextBatch() -> (batch: [Waiting], late: [Waiting])? {
+        let lateSince = limits.maxWait.map { ContinuousClock.now - $0 }
+        return state.withLock { state in
             guard state.queued > 0 else {
                 state.senders -= 1
                 return nil
             }
             var batch: [Waiting] = []
+            var late: [Waiting] = []
             var bytes = 0
             while state.queued > 0, batch.count < limits.maxBatch {
                 let next = state.queue[state.head]
+                if let lateSince, next.queuedAt <= lateSince {
+                    late.append(next)
+                    state.head += 1
+                    continue
+                }
                 guard batch.isEmpty || bytes + next.bytes <= limits.maxBytes else { break }
                 batch.append(next)
                 bytes += next.bytes
@@ -163,7 +185,7 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
                 state.head = 0
             }
             queueDepth.record(state.queued)
-            return batch
+            return (batch, late)
         }
     }
 }

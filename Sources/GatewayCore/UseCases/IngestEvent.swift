@@ -117,7 +117,8 @@ public struct IngestEvent: Sendable {
     }
 
     /// ``store(_:completion:)``, awaited.
-    /// - Throws: ``IngestError`` (`invalidPayload` when the store refuses the document, `overloaded`, `storeUnavailable`).
+    /// - Throws: ``IngestError`` (`invalidPayload` when the store refuses the document, `overloaded`, `storeTimeout`,
+    ///   `storeUnavailable`).
     public func store(_ event: NewEvent) async throws(IngestError) -> IngestReceipt {
         let result = await withCheckedContinuation { continuation in store(event) { continuation.resume(returning: $0) } }
         return try result.get()
@@ -130,6 +131,7 @@ public struct IngestEvent: Sendable {
         switch error.code {
         case .invalidDocument: return .invalidPayload("the store rejected the payload: \(error.message)")
         case .overloaded: return .overloaded
+        case .timeout: return .storeTimeout
         default: return .storeUnavailable(error)
         }
     }
