@@ -12,9 +12,10 @@ public struct BatchLimits: Sendable, Equatable {
     public var maxQueued: Int
     /// Bytes per batch: a MongoDB command holds at most 16 MiB of documents, so a batch is cut before it would pass.
     public var maxBytes: Int
-    /// How long a request may wait for a batch; one that waited longer is dropped unsent and answered
-    /// ``StoreError/Code/timeout``, since its caller has given up on it (nil: no limit). Sending it anyway would
-    /// spend the store's time on answers nobody waits for, and make the requests behind it late too.
+    /// How long a request may wait for its answer; one that could only be answered later (its wait so far and the
+    /// time a batch takes to send) is dropped unsent and answered ``StoreError/Code/timeout``, since its caller will
+    /// have given up on it (nil: no limit). Sending it anyway would spend the store's time on answers nobody waits
+    /// for, and make the requests behind it late too.
     public var maxWait: Duration?
 
     public init(maxBatch: Int, maxInFlight: Int, maxQueued: Int = .max, maxBytes: Int = 16 * 1_024 * 1_024, maxWait: Duration? = nil) {
@@ -66,6 +67,8 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
         var queue: [Waiting] = []
         var head = 0
         var senders = 0
+        /// How long the last batch took to send: the time a request joining the next batch still needs.
+        var lastSend: Duration = .zero
 
         var queued: Int { queue.count - head }
     }
@@ -145,11 +148,14 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
             guard !batch.isEmpty else { continue }
             batchSize.record(batch.count)
             batchWait.recordNanoseconds((ContinuousClock.now - batch[0].queuedAt).nanoseconds)
-            do {
-                let results = try send(batch.map(\.request), database.get())
+            let sendStarted = ContinuousClock.now
+            let outcome = Result { try send(batch.map(\.request), database.get()) }
+            state.withLock { $0.lastSend = ContinuousClock.now - sendStarted }
+            switch outcome {
+            case .success(let results):
                 precondition(results.count == batch.count, "a batch of \(batch.count) requests got \(results.count) results")
                 for (waiting, result) in zip(batch, results) { waiting.completion(result) }
-            } catch {
+            case .failure(let error):
                 for waiting in batch { waiting.completion(.failure(error)) }
             }
         }
@@ -157,13 +163,18 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
 
     /// Takes the next batch and the requests that waited too long to join it (to be answered, not sent), or retires
     /// this sender when there is nothing left.
+    ///
+    /// A request is late when the time it waited and the time a batch takes to send (the last one's, counted up to half
+    /// of ``BatchLimits/maxWait`` so that batches keep going out and keep measuring) reach `maxWait`: sent, its
+    /// answer would come after its caller gave up.
     private func nextBatch() -> (batch: [Waiting], late: [Waiting])? {
-        let lateSince = limits.maxWait.map { ContinuousClock.now - $0 }
+        let now = ContinuousClock.now
         return state.withLock { state in
             guard state.queued > 0 else {
                 state.senders -= 1
                 return nil
             }
+            let lateSince = limits.maxWait.map { now - ($0 - min(state.lastSend, $0 / 2)) }
             var batch: [Waiting] = []
             var late: [Waiting] = []
             var bytes = 0
