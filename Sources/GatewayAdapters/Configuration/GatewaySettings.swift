@@ -293,8 +293,8 @@ public struct GatewayConfiguration: Sendable {
         }
     }
 
-    /// The ingest batcher's limits: ``ingestBatches``, and no insert sent for a delivery that waited out
-    /// ``ingestTimeout`` for its batch, since it has been answered 503 already.
+    /// The ingest batcher's limits: ``ingestBatches``, and no insert sent for a delivery that could no longer be answered
+    /// within ``ingestTimeout``, since it is answered 503 by then.
     public var ingestBatchLimits: BatchLimits {
         var limits = ingestBatches
         limits.maxWait = ingestTimeout

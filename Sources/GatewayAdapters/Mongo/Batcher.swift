@@ -142,7 +142,7 @@ final class Batcher<Request: Sendable, Response: Sendable>: Sendable {
         while let (batch, late) = nextBatch() {
             if !late.isEmpty {
                 expired.increment(by: late.count)
-                let error = StoreError(.timeout, operation: operation, message: "not sent: it waited longer than its caller would for a batch")
+                let error = StoreError(.timeout, operation: operation, message: "not sent: its answer could not come before its caller gives up")
                 for waiting in late { waiting.completion(.failure(error)) }
             }
             guard !batch.isEmpty else { continue }
