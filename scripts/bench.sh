@@ -223,7 +223,9 @@ unfinished() {  # events of the backlog not yet processed or dead
 backlog_before=$(unfinished)
 # Deliveries answered 503 are this row's result, not a failure of the benchmark.
 loadgen --url "http://127.0.0.1:$api_port" --source bench-proof --requests 100 --concurrency 100 --json "$results/proof-behind-backlog.json" || true
-burst_stored=$([ -f "$results/backlog-burst.json" ] && echo true || echo false)
+# Stored only if the load generator finished within its time and none of its deliveries ended unanswered or refused.
+burst_stored=$(python3 -c "import json, sys; print('true' if json.load(open(sys.argv[1]))['unexpected'] == 0 else 'false')" \
+  "$results/backlog-burst.json" 2>/dev/null || echo false)
 echo "{\"unfinishedBefore\": $backlog_before, \"unfinishedAfter\": $(unfinished), \"burstStored\": $burst_stored}" >"$results/backlog-extra.json"
 kill "$backlog_gateway"; wait "$backlog_gateway" 2>/dev/null || true
 
