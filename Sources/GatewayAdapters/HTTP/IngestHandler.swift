@@ -7,16 +7,19 @@ import NIOHTTPTypesHTTP1
 
 /// Answers webhook deliveries on the event loop, whole: it holds a delivery's body, verifies and parses it once
 /// (``IngestEvent/accept(_:)``), hands the event to the inbox with a completion and answers when the inbox does.
-/// No task, router, conversion to HTTPTypes or async writer is spent on a delivery, and none of the timers of an
-/// async deadline: the store's wait is bounded by one task scheduled on the event loop.
+/// No task, router, conversion to HTTPTypes or async writer is spent on a delivery, and no timer of its own: the
+/// store's wait is bounded by the connection's one timer, which is armed only when none is pending and, on firing,
+/// looks at the deadline of whatever delivery is then waiting (as ``RequestDeadlineHandler`` does for reads), so a
+/// connection of quick deliveries costs one timer per store timeout, not one per delivery.
 ///
 /// It reads SwiftNIO's HTTP/1 parts, in front of the codec that turns them into HTTPTypes (see
 /// ``HTTP1GuardsInstaller``). Its answers are whole HTTP/1 responses written on the socket side of NIO's response
 /// encoder: one buffer and one write each; rejections, which floods repeat, are encoded once per connection.
 ///
 /// Replies keep HTTP/1.1's order: a delivery is only taken here when no earlier request on the connection still
-/// waits for its response, and while one waits for the store, the connection's reading pauses and what arrived
-/// already waits its turn. HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and
+/// waits for its response, and what arrives while one waits for the store waits its turn. Reading goes on until
+/// something arrives and pauses then, so a client that waits for its reply costs no change of the socket's read
+/// interest, and one that pipelines holds at most one read's worth of parts here. HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and
 /// bodies over the size limit are left to Hummingbird and ``IngestRoutes``, which own those rules.
 final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -31,8 +34,8 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case holding(head: HTTPRequestHead, source: String, body: ByteBuffer)
         /// Passing the current request on.
         case forwarding
-        /// A delivery waits for the inbox; `attempt` tells its answer from a late one after its deadline.
-        case storing(attempt: Int, deadline: Scheduled<Void>)
+        /// A delivery waits for the inbox until `deadline`; `attempt` tells its answer from a late one after it.
+        case storing(attempt: Int, deadline: NIODeadline)
     }
 
     /// A rejection ready to write: floods repeat the same few, so each is built once per connection.
@@ -63,6 +66,8 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the channel asked to read while a delivery waited for the inbox.
     private var readPending = false
     private var attempts = 0
+    /// The connection's store timer, pending or nil; it may outlive the delivery it was armed for.
+    private var storeTimer: Scheduled<Void>?
     private let metrics: IngestMetrics
     /// The counters this connection used, so that counting a reply takes no lock.
     private var counters: [CounterKey: Counter] = [:]
@@ -94,7 +99,8 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if case .storing(_, let deadline) = state { deadline.cancel() }
+        storeTimer?.cancel()
+        storeTimer = nil
         state = .idle
         self.context = nil
         socketSide = nil
@@ -109,10 +115,10 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         read(part, context: context)
     }
 
-    /// While a delivery waits for the inbox, the channel reads nothing more: what a pipelining client sends waits in
-    /// the socket, and its replies stay in order.
+    /// While a delivery waits for the inbox, the channel reads on until parts arrive, then pauses: what a pipelining
+    /// client sends next waits in the socket, and its replies stay in order.
     func read(context: ChannelHandlerContext) {
-        if case .storing = state {
+        if case .storing = state, !waitingParts.isEmpty {
             readPending = true
             return
         }
@@ -171,18 +177,33 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let attempt = attempts
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
-        let deadline = loop.assumeIsolated().scheduleTask(in: storeTimeout) { self.finish(attempt, with: .failure(.storeTimeout)) }
+        let deadline = NIODeadline.now() + storeTimeout
         state = .storing(attempt: attempt, deadline: deadline)
+        if storeTimer == nil { armStoreTimer(at: deadline, on: loop) }
         ingest.store(event) { result in
             loop.execute { handler.value.finish(attempt, with: result) }
+        }
+    }
+
+    private func armStoreTimer(at deadline: NIODeadline, on loop: any EventLoop) {
+        storeTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { self.storeTimerFired() }
+    }
+
+    /// Answers the waiting delivery `storeTimeout` if its deadline passed, or waits on for a later delivery's.
+    private func storeTimerFired() {
+        storeTimer = nil
+        guard case .storing(let attempt, let deadline) = state, let context else { return }
+        if deadline <= .now() {
+            finish(attempt, with: .failure(.storeTimeout))
+        } else {
+            armStoreTimer(at: deadline, on: context.eventLoop)
         }
     }
 
     /// Answers the delivery that waited for the inbox, unless its deadline already did, then goes on with what arrived
     /// meanwhile.
     private func finish(_ attempt: Int, with result: Result<IngestReceipt, IngestError>) {
-        guard case .storing(attempt, let deadline) = state, let context else { return }
-        deadline.cancel()
+        guard case .storing(attempt, _) = state, let context else { return }
         state = .idle
         switch result {
         case .success(let receipt): write(receiptReply(receipt, allocator: context.channel.allocator), context: context)
