@@ -39,7 +39,8 @@ start_gateway() {  # role, http port, log name; sets last_pid
   last_pid=$!
   pids+=("$last_pid")
 }
-loadgen() { "$bin/loadgen" --secret "$secret" "$@"; }
+# LOADGEN_LIMIT=<seconds> before a call bounds that run: `timeout` cannot run a shell function itself.
+loadgen() { ${LOADGEN_LIMIT:+timeout "$LOADGEN_LIMIT"} "$bin/loadgen" --secret "$secret" "$@"; }
 
 export GATEWAY_WEBHOOK_SECRETS="bench-wrk=$secret;bench-c1=$secret;bench-c1000=$secret;bench-open=$secret;bench-rejected=$secret;bench-pipeline=$secret;bench-backlog=$secret;bench-proof=$secret"
 # wrk replays what a Lua script hands it; this one hands out distinct deliveries signed in advance, so that every
@@ -213,7 +214,7 @@ wait_http "$api_port"
 # The burst is the setup, sent as a producer does: whatever is answered 503 (overloaded, while the store is busy with
 # the relay and the workers too) is sent again after its Retry-After until it is stored. It is given 10 minutes: a store
 # that cannot take it in that time is what the row behind it then measures.
-timeout 600 "$bin/loadgen" --secret "$secret" --url "http://127.0.0.1:$api_port" --source bench-backlog --requests "$(n 20000)" \
+LOADGEN_LIMIT=600 loadgen --url "http://127.0.0.1:$api_port" --source bench-backlog --requests "$(n 20000)" \
   --concurrency 50 --retry-unavailable 1000 --json "$results/backlog-burst.json" || true
 sleep 5  # the relay and the workers are now at full stride on the backlog
 unfinished() {  # events of the backlog not yet processed or dead
