@@ -32,6 +32,11 @@ public final class RawConnection: @unchecked Sendable {
         guard Glibc.send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw TestSupportError("send failed") }
     }
 
+    /// Closes the sending side only, as a client does that has nothing more to send but waits for its replies.
+    public func finishSending() throws {
+        guard shutdown(socket, Int32(SHUT_WR)) == 0 else { throw TestSupportError("shutdown failed") }
+    }
+
     /// What the server sent until it closed the connection, `until` held, or `timeout` passed; and whether it closed.
     public func receive(timeout: Duration, until done: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
         await withCheckedContinuation { continuation in

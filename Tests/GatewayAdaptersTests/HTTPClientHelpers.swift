@@ -34,10 +34,11 @@ enum PipelinedConnection {
         return codes
     }
 
-    /// A signed (or, with `signature`, forged) delivery to the test source.
-    static func delivery(id: String, body: String, signature: String? = nil) -> String {
+    /// A signed (or, with `signature`, forged) delivery to the test source; `closing` asks for `Connection: close`.
+    static func delivery(id: String, body: String, signature: String? = nil, closing: Bool = false) -> String {
         var headers = Fixtures.signedHeaders(id: id, body: body)
         if let signature { headers[2].value = signature }
+        if closing { headers.append((name: "Connection", value: "close")) }
         let lines = headers.map { "\($0.name): \($0.value)\r\n" }.joined()
         return
             "POST /webhooks/\(Fixtures.source) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\(lines)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"

@@ -345,10 +345,82 @@ struct StoreOutageTests {
         }
     }
 
+    /// A request that arrives in pieces while the delivery before it on the connection waits for the store is read
+    /// whole once that delivery is answered, whether the ingest handler answers it or Hummingbird's route does
+    /// (`Connection: close`): its body must not wait for a read nobody asks for.
+    @Test func aRequestPipelinedInPiecesBehindAStoringDeliveryIsReadWhole() async throws {
+        let body = Fixtures.body()
+        try await withFreezableStore(database: "pieces") { server, _, client in
+            let port = try #require(client.port)
+            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
+            let connections = try (0..<2).map { _ in try RawConnection(port: port) }
+            let behind = [
+                PipelinedConnection.delivery(id: "pieces-answered-here", body: body),
+                PipelinedConnection.delivery(id: "pieces-routed", body: body, closing: true),
+            ]
+            server.freeze()
+            for (index, connection) in connections.enumerated() {
+                try connection.send(PipelinedConnection.delivery(id: "pieces-first-\(index)", body: body))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            for (connection, request) in zip(connections, behind) { try connection.send(String(request.dropLast(10))) }
+            try await Task.sleep(for: .milliseconds(200))
+            server.thaw()
+            try await Task.sleep(for: .milliseconds(300))
+            for (connection, request) in zip(connections, behind) { try connection.send(String(request.suffix(10))) }
+            for connection in connections {
+                let reply = await connection.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
+                #expect(PipelinedConnection.statusCodes(in: reply.text) == [202, 202], "\(reply.text)")
+            }
+        }
+    }
+
+    /// A request's head and body are timed only while the connection reads: a pipelined request cut short by the end of
+    /// a read, behind deliveries that wait for the store, is not timed out for that wait.
+    @Test func aPipelinedRequestIsNotTimedOutWhileItsConnectionWaitsForTheStore() async throws {
+        let body = Fixtures.body()
+        try await withFreezableStore(database: "paused-reading") { configuration in
+            configuration.ingestTimeout = .seconds(5)
+            configuration.connectionLimits.bodyTimeout = .milliseconds(500)
+        } _: { server, _, client in
+            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
+            let connection = try RawConnection(port: try #require(client.port))
+            let last = PipelinedConnection.delivery(id: "paused-last", body: body)
+            server.freeze()
+            try connection.send(
+                PipelinedConnection.delivery(id: "paused-first", body: body) + PipelinedConnection.delivery(id: "paused-second", body: body)
+                    + String(last.dropLast(10)))
+            try await Task.sleep(for: .milliseconds(1_500))
+            server.thaw()
+            try await Task.sleep(for: .milliseconds(200))
+            try connection.send(String(last.suffix(10)))
+            let reply = await connection.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 3 }
+            #expect(PipelinedConnection.statusCodes(in: reply.text) == [202, 202, 202], "\(reply.text)")
+        }
+    }
+
+    /// A client that closes its sending side after its delivery, while the delivery waits for the store, still gets
+    /// its reply before the connection closes.
+    @Test func aClientThatClosesItsSideAfterSendingGetsItsReply() async throws {
+        let body = Fixtures.body()
+        try await withFreezableStore(database: "half-closed") { server, _, client in
+            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
+            let connection = try RawConnection(port: try #require(client.port))
+            server.freeze()
+            try connection.send(PipelinedConnection.delivery(id: "half-closed", body: body))
+            try connection.finishSending()
+            try await Task.sleep(for: .milliseconds(300))
+            server.thaw()
+            let reply = await connection.receive(timeout: .seconds(8))
+            #expect(PipelinedConnection.statusCodes(in: reply.text) == [202], "\(reply.text)")
+            #expect(reply.closed)
+        }
+    }
+
     /// Runs `body` against the api on a store of its own, which the test may freeze; the store is thawed and destroyed
     /// however `body` ends.
     private func withFreezableStore(
-        database: String, _ configure: (inout GatewayConfiguration) -> Void,
+        database: String, _ configure: (inout GatewayConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (SecantusServer, GatewayResources, any TestClientProtocol) async throws -> Void
     ) async throws {
         let server = try await SecantusServer()

@@ -19,7 +19,9 @@ import NIOHTTPTypesHTTP1
 /// Replies keep HTTP/1.1's order: a delivery is only taken here when no earlier request on the connection still
 /// waits for its response, and what arrives while one waits for the store waits its turn. Reading goes on until
 /// something arrives and pauses then, so a client that waits for its reply costs no change of the socket's read
-/// interest, and one that pipelines holds at most one read's worth of parts here. HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and
+/// interest, and one that pipelines holds here at most the parts of one more read (NIO reads up to a few 64 KiB
+/// buffers at a time). A client that closes its side after sending still gets the reply: the end of its input is
+/// passed on, and Hummingbird closes the connection, only once what it sent before is answered. HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and
 /// bodies over the size limit are left to Hummingbird and ``IngestRoutes``, which own those rules.
 final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -62,9 +64,11 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var responsesOwed = 0
     private var cachedReplies: [IngestError: EncodedReply] = [:]
     /// Parts that arrived while a delivery waited for the inbox, in order.
-    private var waitingParts: [HTTPServerRequestPart] = []
+    private var waitingParts = CircularBuffer<HTTPServerRequestPart>()
     /// Whether the channel asked to read while a delivery waited for the inbox.
     private var readPending = false
+    /// Whether the client's input ended while a delivery waited for the inbox.
+    private var inputClosedPending = false
     private var attempts = 0
     /// The connection's store timer, pending or nil; it may outlive the delivery it was armed for.
     private var storeTimer: Scheduled<Void>?
@@ -113,6 +117,16 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         read(part, context: context)
+    }
+
+    /// Hummingbird ends the connection when the client's input ends, so that end waits until the delivery waiting for
+    /// the inbox is answered: a client that half-closes after its request gets its reply.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .storing = state, let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosedPending = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// While a delivery waits for the inbox, the channel reads on until parts arrive, then pauses: what a pipelining
@@ -209,11 +223,16 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .success(let receipt): write(receiptReply(receipt, allocator: context.channel.allocator), context: context)
         case .failure(let error): answer(error, context: context)
         }
-        while !waitingParts.isEmpty {
+        while let part = waitingParts.popFirst() {
+            read(part, context: context)
             if case .storing = state { return }
-            read(waitingParts.removeFirst(), context: context)
         }
-        if readPending, case .idle = state {
+        // Whatever the parts left (nothing, or a request whose body is held or forwarded) reads on from here.
+        if inputClosedPending {
+            inputClosedPending = false
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
+        if readPending {
             readPending = false
             context.read()
         }
