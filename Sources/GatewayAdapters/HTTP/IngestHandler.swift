@@ -21,8 +21,10 @@ import NIOHTTPTypesHTTP1
 /// something arrives and pauses then, so a client that waits for its reply costs no change of the socket's read
 /// interest, and one that pipelines holds here at most the parts of one more read (NIO reads up to a few 64 KiB
 /// buffers at a time). A client that closes its side after sending still gets the reply: the end of its input is
-/// passed on, and Hummingbird closes the connection, only once what it sent before is answered. HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and
-/// bodies over the size limit are left to Hummingbird and ``IngestRoutes``, which own those rules.
+/// passed on, and Hummingbird closes the connection, only once what it sent before is answered.
+///
+/// HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and bodies over the size limit
+/// are left to Hummingbird and ``IngestRoutes``, which own those rules.
 final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
