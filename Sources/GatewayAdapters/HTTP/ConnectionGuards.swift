@@ -172,7 +172,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var context: ChannelHandlerContext?
     /// Requests whose head arrived and whose response has not been written.
     private var responsesOwed = 0
-    /// Since when the server has not asked to read: set when a read completes, cleared by the next read.
+    /// Whether a read was asked for since bytes last arrived; NIO goes on reading while one was.
+    private var readRequested = true
+    /// Since when the server has not asked to read: from a read's completion with no read asked for, to the next read.
     private var pausedSince: NIODeadline?
 
     init(limits: ConnectionLimits) {
@@ -192,6 +194,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// Called by ``ConnectionGate`` for every read: the first bytes of a request start its head's deadline.
     func bytesArrived() {
+        readRequested = false
         guard phase == .idle else { return }
         phase = .readingHead
         wait(within: limits.headTimeout)
@@ -213,12 +216,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        pausedSince = .now()
+        if !readRequested { pausedSince = .now() }
         context.fireChannelReadComplete()
     }
 
     /// Reading resumes: the time it was held back is added to the deadline of the part being read.
     func read(context: ChannelHandlerContext) {
+        readRequested = true
         if let pausedSince {
             self.pausedSince = nil
             if phase == .readingHead || phase == .readingBody {
