@@ -375,30 +375,6 @@ struct StoreOutageTests {
         }
     }
 
-    /// A request's head and body are timed only while the connection reads: a pipelined request cut short by the end of
-    /// a read, behind deliveries that wait for the store, is not timed out for that wait.
-    @Test func aPipelinedRequestIsNotTimedOutWhileItsConnectionWaitsForTheStore() async throws {
-        let body = Fixtures.body()
-        try await withFreezableStore(database: "paused-reading") { configuration in
-            configuration.ingestTimeout = .seconds(5)
-            configuration.connectionLimits.bodyTimeout = .milliseconds(500)
-        } _: { server, _, client in
-            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
-            let connection = try RawConnection(port: try #require(client.port))
-            let last = PipelinedConnection.delivery(id: "paused-last", body: body)
-            server.freeze()
-            try connection.send(
-                PipelinedConnection.delivery(id: "paused-first", body: body) + PipelinedConnection.delivery(id: "paused-second", body: body)
-                    + String(last.dropLast(10)))
-            try await Task.sleep(for: .milliseconds(1_500))
-            server.thaw()
-            try await Task.sleep(for: .milliseconds(200))
-            try connection.send(String(last.suffix(10)))
-            let reply = await connection.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 3 }
-            #expect(PipelinedConnection.statusCodes(in: reply.text) == [202, 202, 202], "\(reply.text)")
-        }
-    }
-
     /// A client that closes its sending side after its delivery, while the delivery waits for the store, still gets
     /// its reply before the connection closes.
     @Test func aClientThatClosesItsSideAfterSendingGetsItsReply() async throws {

@@ -136,10 +136,6 @@ final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
 /// on firing, looks at the deadline of whatever is then being waited for. A connection of quick requests thus costs
 /// one timer per timeout period, not one per request.
 ///
-/// The clock of a head or body stops while the server does not read: a handler behind this one may hold reading back
-/// (``IngestHandler`` while a delivery waits for the store, Hummingbird under backpressure), and a pipelined request
-/// read in part before that pause cannot be completed by its client until reading resumes.
-///
 /// It reads SwiftNIO's HTTP/1 parts in front of ``IngestHandler``, which may hold a delivery until it is stored; that
 /// handler's own answers are reported to it as ``RequestAnswered`` events.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -172,10 +168,6 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var context: ChannelHandlerContext?
     /// Requests whose head arrived and whose response has not been written.
     private var responsesOwed = 0
-    /// Whether a read was asked for since bytes last arrived; NIO goes on reading while one was.
-    private var readRequested = true
-    /// Since when the server has not asked to read: from a read's completion with no read asked for, to the next read.
-    private var pausedSince: NIODeadline?
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -194,7 +186,6 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// Called by ``ConnectionGate`` for every read: the first bytes of a request start its head's deadline.
     func bytesArrived() {
-        readRequested = false
         guard phase == .idle else { return }
         phase = .readingHead
         wait(within: limits.headTimeout)
@@ -213,24 +204,6 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             phase = .idle
         }
         context.fireChannelRead(data)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if !readRequested { pausedSince = .now() }
-        context.fireChannelReadComplete()
-    }
-
-    /// Reading resumes: the time it was held back is added to the deadline of the part being read.
-    func read(context: ChannelHandlerContext) {
-        readRequested = true
-        if let pausedSince {
-            self.pausedSince = nil
-            if phase == .readingHead || phase == .readingBody {
-                deadline = deadline + (.now() - pausedSince)
-                if timer == nil { scheduleTimer() }
-            }
-        }
-        context.read()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -286,8 +259,6 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A reply is owed: nothing is waited for from the client; the reply re-arms the idle deadline.
             return
         case .idle, .readingHead, .readingBody:
-            // While reading is held back, `read(context:)` moves the deadline and arms the timer when it resumes.
-            if phase != .idle, pausedSince != nil { return }
             guard deadline <= .now() else { return scheduleTimer() }
             if phase == .idle {
                 phase = .closing
