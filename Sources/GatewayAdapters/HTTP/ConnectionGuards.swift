@@ -132,9 +132,8 @@ final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
 /// HTTP/1.1's order). A connection that waits for nothing, no request being read and no reply owed, is closed after
 /// ``ConnectionLimits/idleTimeout``.
 ///
-/// A deadline is a time stored per request; the one timer of a connection is scheduled only when none is pending and,
-/// on firing, looks at the deadline of whatever is then being waited for. A connection of quick requests thus costs
-/// one timer per timeout period, not one per request.
+/// A deadline is a time stored per request, watched by the connection's one ``ConnectionTimer``: on firing, the
+/// handler looks at the deadline of whatever is then being waited for.
 ///
 /// It reads SwiftNIO's HTTP/1 parts in front of ``IngestHandler``, which may hold a delivery until it is stored; that
 /// handler's own answers are reported to it as ``RequestAnswered`` events.
@@ -162,9 +161,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var phase = Phase.idle
     /// When what is waited for is due: the part being read, or the next request of an idle connection.
     private var deadline = NIODeadline.distantFuture
-    private var timer: Scheduled<Void>?
-    /// When the pending timer fires.
-    private var timerDeadline = NIODeadline.distantFuture
+    private var timer = ConnectionTimer()
     private var context: ChannelHandlerContext?
     /// Requests whose head arrived and whose response has not been written.
     private var responsesOwed = 0
@@ -179,8 +176,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         self.context = nil
     }
 
@@ -208,8 +204,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closing
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         context.fireChannelInactive()
     }
 
@@ -232,25 +227,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         if phase == .idle, responsesOwed == 0 { wait(within: limits.idleTimeout) }
     }
 
-    /// A later deadline keeps the pending timer, which reschedules itself when it fires early; only an earlier one
-    /// (a head's after the idle connection's) replaces it.
     private func wait(within timeout: Duration) {
         deadline = .now() + TimeAmount(timeout)
-        guard let pending = timer else { return scheduleTimer() }
-        if deadline < timerDeadline {
-            pending.cancel()
-            scheduleTimer()
-        }
+        armTimer()
     }
 
-    private func scheduleTimer() {
+    private func armTimer() {
         guard let context else { return }
-        timerDeadline = deadline
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired() }
+        timer.fire(noLaterThan: deadline, on: context.eventLoop) { self.timerFired() }
     }
 
     private func timerFired() {
-        timer = nil
+        timer.markFired()
         guard let context else { return }
         switch phase {
         case .closing:
@@ -259,7 +247,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A reply is owed: nothing is waited for from the client; the reply re-arms the idle deadline.
             return
         case .idle, .readingHead, .readingBody:
-            guard deadline <= .now() else { return scheduleTimer() }
+            guard deadline <= .now() else { return armTimer() }
             if phase == .idle {
                 phase = .closing
                 context.close(promise: nil)

@@ -8,9 +8,8 @@ import NIOHTTPTypesHTTP1
 /// Answers webhook deliveries on the event loop, whole: it holds a delivery's body, verifies and parses it once
 /// (``IngestEvent/accept(_:)``), hands the event to the inbox with a completion and answers when the inbox does.
 /// No task, router, conversion to HTTPTypes or async writer is spent on a delivery, and no timer of its own: the
-/// store's wait is bounded by the connection's one timer, which is armed only when none is pending and, on firing,
-/// looks at the deadline of whatever delivery is then waiting (as ``RequestDeadlineHandler`` does for reads), so a
-/// connection of quick deliveries costs one timer per store timeout, not one per delivery.
+/// store's wait is bounded by the connection's one ``ConnectionTimer``, which on firing looks at the deadline of
+/// whatever delivery is then waiting.
 ///
 /// It reads SwiftNIO's HTTP/1 parts, in front of the codec that turns them into HTTPTypes (see
 /// ``HTTP1GuardsInstaller``). Its answers are whole HTTP/1 responses written on the socket side of NIO's response
@@ -70,8 +69,8 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether the client's input ended while a delivery waited for the inbox.
     private var inputClosedPending = false
     private var attempts = 0
-    /// The connection's store timer, pending or nil; it may outlive the delivery it was armed for.
-    private var storeTimer: Scheduled<Void>?
+    /// Bounds the wait of the delivery storing; it may outlive the delivery it was armed for.
+    private var storeTimer = ConnectionTimer()
     private let metrics: IngestMetrics
     /// The counters this connection used, so that counting a reply takes no lock.
     private var counters: [CounterKey: Counter] = [:]
@@ -103,8 +102,7 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        storeTimer?.cancel()
-        storeTimer = nil
+        storeTimer.cancel()
         state = .idle
         self.context = nil
         socketSide = nil
@@ -193,19 +191,19 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let handler = NIOLoopBound(self, eventLoop: loop)
         let deadline = NIODeadline.now() + storeTimeout
         state = .storing(attempt: attempt, deadline: deadline)
-        if storeTimer == nil { armStoreTimer(at: deadline, on: loop) }
+        armStoreTimer(at: deadline, on: loop)
         ingest.store(event) { result in
             loop.execute { handler.value.finish(attempt, with: result) }
         }
     }
 
     private func armStoreTimer(at deadline: NIODeadline, on loop: any EventLoop) {
-        storeTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { self.storeTimerFired() }
+        storeTimer.fire(noLaterThan: deadline, on: loop) { self.storeTimerFired() }
     }
 
     /// Answers the waiting delivery `storeTimeout` if its deadline passed, or waits on for a later delivery's.
     private func storeTimerFired() {
-        storeTimer = nil
+        storeTimer.markFired()
         guard case .storing(let attempt, let deadline) = state, let context else { return }
         if deadline <= .now() {
             finish(attempt, with: .failure(.storeTimeout))
