@@ -375,6 +375,38 @@ struct StoreOutageTests {
         }
     }
 
+    /// A request cut short by a read, behind a delivery waiting for the store, is not timed while the gateway keeps it
+    /// waiting: its body deadline starts afresh when the delivery ahead is answered. A client that then never sends
+    /// the rest still gets its 408.
+    @Test func aPipelinedRequestIsTimedFromTheReplyBeforeIt() async throws {
+        let body = Fixtures.body()
+        try await withFreezableStore(database: "timed-after") { configuration in
+            configuration.connectionLimits.headTimeout = .seconds(1)
+            configuration.connectionLimits.bodyTimeout = .seconds(1)
+        } _: { server, _, client in
+            let port = try #require(client.port)
+            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
+            let finishing = try RawConnection(port: port)
+            let abandoning = try RawConnection(port: port)
+            let behind = (0..<2).map { PipelinedConnection.delivery(id: "timed-behind-\($0)", body: body) }
+            server.freeze()
+            // One write each: the delivery ahead and all of the next request but its body's last bytes.
+            for (index, connection) in [finishing, abandoning].enumerated() {
+                try connection.send(PipelinedConnection.delivery(id: "timed-ahead-\(index)", body: body) + behind[index].dropLast(10))
+            }
+            // Past the body deadline as first read, while the deliveries ahead wait for the store.
+            try await Task.sleep(for: .milliseconds(1_500))
+            server.thaw()
+            try await Task.sleep(for: .milliseconds(300))
+            try finishing.send(String(behind[0].suffix(10)))
+            let finished = await finishing.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
+            #expect(PipelinedConnection.statusCodes(in: finished.text) == [202, 202], "\(finished.text)")
+            #expect(!finished.closed)
+            let abandoned = await abandoning.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
+            #expect(PipelinedConnection.statusCodes(in: abandoned.text) == [202, 408], "\(abandoned.text)")
+        }
+    }
+
     /// A client that closes its sending side after its delivery, while the delivery waits for the store, still gets
     /// its reply before the connection closes.
     @Test func aClientThatClosesItsSideAfterSendingGetsItsReply() async throws {

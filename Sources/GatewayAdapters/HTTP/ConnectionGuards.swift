@@ -128,9 +128,12 @@ final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Times each request on a connection: its head must arrive within ``ConnectionLimits/headTimeout`` of its first
 /// byte, its body within ``ConnectionLimits/bodyTimeout`` of its head; a request that misses its deadline is answered
-/// 408 and the connection closed (only closed when an earlier request's response is still owed, so that replies keep
-/// HTTP/1.1's order). A connection that waits for nothing, no request being read and no reply owed, is closed after
-/// ``ConnectionLimits/idleTimeout``.
+/// 408 and the connection closed. A connection that waits for nothing, no request being read and no reply owed, is
+/// closed after ``ConnectionLimits/idleTimeout``.
+///
+/// While an earlier request's reply is owed, the gateway is the one keeping the client waiting: a pipelined request
+/// read meanwhile (its reading pauses while ``IngestHandler`` stores a delivery ahead of it) is timed afresh from the
+/// moment the last earlier reply is written, so a store that is slow to answer never turns into a 408 for the client.
 ///
 /// A deadline is a time stored per request, watched by the connection's one ``ConnectionTimer``: on firing, the
 /// handler looks at the deadline of whatever is then being waited for.
@@ -222,9 +225,22 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         promise?.succeed()
     }
 
+    /// The last reply owed before the request being read, or before the next one, starts its deadline afresh.
     private func responseWritten() {
         responsesOwed -= 1
-        if phase == .idle, responsesOwed == 0 { wait(within: limits.idleTimeout) }
+        switch phase {
+        case .idle where responsesOwed == 0: wait(within: limits.idleTimeout)
+        case .readingHead where responsesOwed == 0: wait(within: limits.headTimeout)
+        case .readingBody where responsesOwed == 1: wait(within: limits.bodyTimeout)
+        default: break
+        }
+    }
+
+    /// Replies owed for requests before the one being read; -1 when a route answered that request before its body
+    /// ended.
+    private var repliesOwedBefore: Int {
+        // The request being read owes its own reply once its head has arrived.
+        responsesOwed - (phase == .readingBody ? 1 : 0)
     }
 
     private func wait(within timeout: Duration) {
@@ -243,10 +259,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch phase {
         case .closing:
             return
-        case .idle where responsesOwed > 0:
-            // A reply is owed: nothing is waited for from the client; the reply re-arms the idle deadline.
-            return
         case .idle, .readingHead, .readingBody:
+            // An earlier reply is owed: the client is not waited for; writing that reply starts the deadline again.
+            guard repliesOwedBefore <= 0 else { return }
             guard deadline <= .now() else { return armTimer() }
             if phase == .idle {
                 phase = .closing
@@ -259,10 +274,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func deadlinePassed(context: ChannelHandlerContext) {
         let part = phase == .readingHead ? "head" : "body"
-        // The request being timed owes its response once its head has arrived.
-        let owedBefore = responsesOwed - (phase == .readingBody ? 1 : 0)
+        let answeredAlready = repliesOwedBefore < 0
         phase = .closing
-        guard owedBefore == 0 else {
+        guard !answeredAlready else {
             context.close(promise: nil)
             return
         }
