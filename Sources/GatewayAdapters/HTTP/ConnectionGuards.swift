@@ -132,8 +132,8 @@ final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
 /// closed after ``ConnectionLimits/idleTimeout``.
 ///
 /// While an earlier request's reply is owed, the gateway is the one keeping the client waiting: a pipelined request
-/// read meanwhile (its reading pauses while ``IngestHandler`` stores a delivery ahead of it) is timed afresh from the
-/// moment the last earlier reply is written, so a store that is slow to answer never turns into a 408 for the client.
+/// read meanwhile (behind a delivery ``IngestHandler`` holds until it is stored, say) is timed afresh from the moment
+/// the last earlier reply is written, so a store that is slow to answer never turns into a 408 for the client.
 ///
 /// A deadline is a time stored per request, watched by the connection's one ``ConnectionTimer``: on firing, the
 /// handler looks at the deadline of whatever is then being waited for.

@@ -16,9 +16,11 @@ import NIOHTTPTypesHTTP1
 /// encoder: one buffer and one write each; rejections, which floods repeat, are encoded once per connection.
 ///
 /// Replies keep HTTP/1.1's order: a delivery is only taken here when no earlier request on the connection still
-/// waits for its response, and while one waits for the store, the connection's reading pauses and what arrived
-/// already waits its turn. A client that closes its side after sending still gets the reply: the end of its input
-/// is passed on, and Hummingbird closes the connection, only once what it sent before is answered.
+/// waits for its response, and what arrives while one waits for the store waits its turn. Reading goes on until
+/// something arrives and pauses then, so a client that waits for its reply costs no change of the socket's read
+/// interest, and one that pipelines holds at most one read's worth of parts here (``RequestDeadlineHandler`` times
+/// those from the reply before them). A client that closes its side after sending still gets the reply: the end of
+/// its input is passed on, and Hummingbird closes the connection, only once what it sent before is answered.
 ///
 /// HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and bodies over the size limit
 /// are left to Hummingbird and ``IngestRoutes``, which own those rules.
@@ -48,6 +50,11 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// At most this many distinct rejections are kept per connection; reasons are a handful of fixed texts.
     private static let cachedRepliesLimit = 16
+
+    /// At most this many parts wait behind a delivery being stored. One read can carry thousands of tiny pipelined
+    /// requests, each decoded into a head far larger than its bytes; a client that runs this far ahead of its
+    /// replies is closed rather than held in memory.
+    static let waitingPartsLimit = 1_024
 
     private let ingest: IngestEvent
     private let maxBodyBytes: Int
@@ -111,6 +118,7 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         if case .storing = state {
+            guard waitingParts.count < Self.waitingPartsLimit else { return context.close(promise: nil) }
             waitingParts.append(part)
             return
         }
@@ -127,10 +135,10 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// While a delivery waits for the inbox, the channel reads nothing more: what a pipelining client sends waits in
-    /// the socket, and its replies stay in order.
+    /// While a delivery waits for the inbox, the channel reads on until parts arrive, then pauses: what a pipelining
+    /// client sends next waits in the socket, and its replies stay in order.
     func read(context: ChannelHandlerContext) {
-        if case .storing = state {
+        if case .storing = state, !waitingParts.isEmpty {
             readPending = true
             return
         }

@@ -1,0 +1,50 @@
+import GatewayCore
+import GatewayTestSupport
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import GatewayAdapters
+
+/// `IngestHandler` on an embedded channel, where what one read of the socket carries is exactly what a test feeds:
+/// the bounds that a live connection only reaches when the kernel hands over enough bytes at once.
+@Suite("The ingest handler's own bounds")
+struct IngestHandlerTests {
+    /// An inbox that never answers: the delivery handed to it waits for the store until the test ends.
+    private struct UnansweringInbox: InboxStore {
+        var payloadEncoder: any PayloadEncoder { MongoInboxStore.payloads }
+        func insert(_ event: NewEvent, completion: @escaping @Sendable (Result<InsertOutcome, any Error>) -> Void) {}
+    }
+
+    /// A channel whose ingest handler holds one signed delivery waiting for the store.
+    private func channelWithADeliveryWaiting() throws -> EmbeddedChannel {
+        let ingest = IngestEvent(secrets: [Fixtures.source: [Fixtures.secret]], verifier: SignatureVerifier(), inbox: UnansweringInbox())
+        let handler = IngestHandler(
+            ingest: ingest, maxBodyBytes: 1 << 20, storeTimeout: .seconds(60), serverName: "test",
+            metrics: IngestMetrics(sources: [Fixtures.source]))
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([HTTPResponseEncoder(), handler])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        let body = Fixtures.body()
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/webhooks/\(Fixtures.source)")
+        for (name, value) in Fixtures.signedHeaders(id: "waiting", body: body) { head.headers.add(name: name, value: value) }
+        head.headers.add(name: "content-length", value: String(body.utf8.count))
+        try channel.writeInbound(HTTPServerRequestPart.head(head))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: body)))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        return channel
+    }
+
+    /// Pipelined parts wait behind the delivery up to the limit; one more closes the connection, which keeps the
+    /// memory one client can hold bounded however many tiny requests one read decodes.
+    @Test func partsPipelinedPastTheLimitCloseTheConnection() throws {
+        let channel = try channelWithADeliveryWaiting()
+        let request = HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/healthz"))
+        for _ in 0..<IngestHandler.waitingPartsLimit { try channel.writeInbound(request) }
+        #expect(channel.isActive)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        try? channel.writeInbound(request)
+        #expect(!channel.isActive)
+    }
+}
