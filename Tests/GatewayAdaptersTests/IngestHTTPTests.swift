@@ -375,35 +375,58 @@ struct StoreOutageTests {
         }
     }
 
-    /// A request cut short by a read, behind a delivery waiting for the store, is not timed while the gateway keeps it
-    /// waiting: its body deadline starts afresh when the delivery ahead is answered. A client that then never sends
-    /// the rest still gets its 408.
-    @Test func aPipelinedRequestIsTimedFromTheReplyBeforeIt() async throws {
+    /// A pipelined request behind a delivery waiting for the store is not timed while the gateway keeps it waiting,
+    /// whether a read cut it short or its first bytes came later: its deadline starts afresh when the delivery ahead
+    /// is answered. A client that then never sends the rest still gets its 408.
+    @Test func aPipelinedRequestIsNotTimedWhileTheDeliveryAheadWaitsForTheStore() async throws {
         let body = Fixtures.body()
         try await withFreezableStore(database: "timed-after") { configuration in
             configuration.connectionLimits.headTimeout = .seconds(1)
             configuration.connectionLimits.bodyTimeout = .seconds(1)
+            configuration.ingestTimeout = .seconds(10)
         } _: { server, _, client in
             let port = try #require(client.port)
             #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
-            let finishing = try RawConnection(port: port)
-            let abandoning = try RawConnection(port: port)
-            let behind = (0..<2).map { PipelinedConnection.delivery(id: "timed-behind-\($0)", body: body) }
+            let (cut, later, abandoning) = try (RawConnection(port: port), RawConnection(port: port), RawConnection(port: port))
+            let behind = (0..<3).map { PipelinedConnection.delivery(id: "timed-behind-\($0)", body: body) }
             server.freeze()
-            // One write each: the delivery ahead and all of the next request but its body's last bytes.
-            for (index, connection) in [finishing, abandoning].enumerated() {
-                try connection.send(PipelinedConnection.delivery(id: "timed-ahead-\(index)", body: body) + behind[index].dropLast(10))
-            }
-            // Past the body deadline as first read, while the deliveries ahead wait for the store.
+            // One write each for the first and third: the delivery ahead and all of the next request but its body's
+            // last bytes. The second sends that part of the next request once the delivery ahead waits.
+            try cut.send(PipelinedConnection.delivery(id: "timed-ahead-0", body: body) + behind[0].dropLast(10))
+            try later.send(PipelinedConnection.delivery(id: "timed-ahead-1", body: body))
+            try abandoning.send(PipelinedConnection.delivery(id: "timed-ahead-2", body: body) + behind[2].dropLast(10))
+            try await Task.sleep(for: .milliseconds(200))
+            try later.send(String(behind[1].dropLast(10)))
+            // Past the head and body deadlines, while the deliveries ahead wait for the store.
             try await Task.sleep(for: .milliseconds(1_500))
             server.thaw()
             try await Task.sleep(for: .milliseconds(300))
-            try finishing.send(String(behind[0].suffix(10)))
-            let finished = await finishing.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
-            #expect(PipelinedConnection.statusCodes(in: finished.text) == [202, 202], "\(finished.text)")
-            #expect(!finished.closed)
+            for (connection, request) in [(cut, behind[0]), (later, behind[1])] {
+                try connection.send(String(request.suffix(10)))
+                let finished = await connection.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
+                #expect(PipelinedConnection.statusCodes(in: finished.text) == [202, 202], "\(finished.text)")
+                #expect(!finished.closed)
+            }
             let abandoned = await abandoning.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
             #expect(PipelinedConnection.statusCodes(in: abandoned.text) == [202, 408], "\(abandoned.text)")
+        }
+    }
+
+    /// Bytes the HTTP decoder refuses, sent while a delivery waits for the store, are answered (400, then closed) only
+    /// after the delivery: the producer must not take the 400 for its delivery's reply.
+    @Test func garbageBehindAStoringDeliveryIsAnsweredAfterIt() async throws {
+        let body = Fixtures.body()
+        try await withFreezableStore(database: "garbage-behind") { server, _, client in
+            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
+            let connection = try RawConnection(port: try #require(client.port))
+            server.freeze()
+            try connection.send(PipelinedConnection.delivery(id: "before-garbage", body: body))
+            try await Task.sleep(for: .milliseconds(200))
+            try connection.send("NOT HTTP AT ALL\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(300))
+            server.thaw()
+            let reply = await connection.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
+            #expect(PipelinedConnection.statusCodes(in: reply.text) == [202, 400], "\(reply.text)")
         }
     }
 

@@ -17,15 +17,32 @@ struct IngestHandlerTests {
         func insert(_ event: NewEvent, completion: @escaping @Sendable (Result<InsertOutcome, any Error>) -> Void) {}
     }
 
-    /// A channel whose ingest handler holds one signed delivery waiting for the store.
-    private func channelWithADeliveryWaiting() throws -> EmbeddedChannel {
+    /// Counts the reads that reach the socket.
+    private final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        var reads = 0
+
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    /// A channel with the ingest handler behind NIO's response encoder and `reads` before both.
+    private func channel(counting reads: ReadCounter = ReadCounter()) throws -> EmbeddedChannel {
         let ingest = IngestEvent(secrets: [Fixtures.source: [Fixtures.secret]], verifier: SignatureVerifier(), inbox: UnansweringInbox())
         let handler = IngestHandler(
             ingest: ingest, maxBodyBytes: 1 << 20, storeTimeout: .seconds(60), serverName: "test",
             metrics: IngestMetrics(sources: [Fixtures.source]))
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([HTTPResponseEncoder(), handler])
+        try channel.pipeline.syncOperations.addHandlers([reads, HTTPResponseEncoder(), handler])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        return channel
+    }
+
+    /// A channel whose ingest handler holds one signed delivery waiting for the store.
+    private func channelWithADeliveryWaiting() throws -> EmbeddedChannel {
+        let channel = try channel()
         let body = Fixtures.body()
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/webhooks/\(Fixtures.source)")
         for (name, value) in Fixtures.signedHeaders(id: "waiting", body: body) { head.headers.add(name: name, value: value) }
@@ -46,5 +63,21 @@ struct IngestHandlerTests {
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
         try? channel.writeInbound(request)
         #expect(!channel.isActive)
+    }
+
+    /// A client that does not read its replies stops being read once the socket takes no more of them, and is read
+    /// again when it does: replies cannot pile up in the gateway's memory.
+    @Test func readingPausesWhileTheSocketTakesNoMoreReplies() throws {
+        let reads = ReadCounter()
+        let channel = try channel(counting: reads)
+        channel.read()
+        #expect(reads.reads == 1)
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.read()
+        #expect(reads.reads == 1)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(reads.reads == 2)
     }
 }

@@ -128,12 +128,14 @@ final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Times each request on a connection: its head must arrive within ``ConnectionLimits/headTimeout`` of its first
 /// byte, its body within ``ConnectionLimits/bodyTimeout`` of its head; a request that misses its deadline is answered
-/// 408 and the connection closed. A connection that waits for nothing, no request being read and no reply owed, is
-/// closed after ``ConnectionLimits/idleTimeout``.
+/// 408 and the connection closed (only closed when an earlier request's response is still owed, so that replies keep
+/// HTTP/1.1's order). A connection that waits for nothing, no request being read and no reply owed, is closed after
+/// ``ConnectionLimits/idleTimeout``.
 ///
-/// While an earlier request's reply is owed, the gateway is the one keeping the client waiting: a pipelined request
-/// read meanwhile (behind a delivery ``IngestHandler`` holds until it is stored, say) is timed afresh from the moment
-/// the last earlier reply is written, so a store that is slow to answer never turns into a 408 for the client.
+/// While a delivery ahead waits for the store (``IngestHandler`` says so with ``AwaitingStore``), the gateway, not
+/// the client, keeps a pipelined request waiting: that request is not timed, and its deadline starts afresh when the
+/// delivery is answered, so a slow store never turns into a 408. The wait is the store's, bounded by its timeout; a
+/// reply that waits for the client to read is not such a wait.
 ///
 /// A deadline is a time stored per request, watched by the connection's one ``ConnectionTimer``: on firing, the
 /// handler looks at the deadline of whatever is then being waited for.
@@ -148,6 +150,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// An outbound event: ``IngestHandler`` answered a request without writing through this handler.
     struct RequestAnswered {}
+
+    /// An outbound event: ``IngestHandler`` holds a delivery until the store answers; its ``RequestAnswered`` ends
+    /// the wait.
+    struct AwaitingStore {}
 
     private enum Phase: Equatable {
         /// Between requests: idle once no reply is owed.
@@ -168,6 +174,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var context: ChannelHandlerContext?
     /// Requests whose head arrived and whose response has not been written.
     private var responsesOwed = 0
+    /// Whether a delivery ahead of the request being read waits for the store.
+    private var storeWaitAhead = false
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -217,30 +225,26 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard event is RequestAnswered else {
-            context.triggerUserOutboundEvent(event, promise: promise)
-            return
+        switch event {
+        case is RequestAnswered: responseWritten()
+        case is AwaitingStore: storeWaitAhead = true
+        default: return context.triggerUserOutboundEvent(event, promise: promise)
         }
-        responseWritten()
         promise?.succeed()
     }
 
-    /// The last reply owed before the request being read, or before the next one, starts its deadline afresh.
+    /// The last reply owed restarts the idle deadline; the answer to a delivery that waited for the store restarts
+    /// the deadline of the request read meanwhile.
     private func responseWritten() {
         responsesOwed -= 1
+        let waitedForStore = storeWaitAhead
+        storeWaitAhead = false
         switch phase {
         case .idle where responsesOwed == 0: wait(within: limits.idleTimeout)
-        case .readingHead where responsesOwed == 0: wait(within: limits.headTimeout)
-        case .readingBody where responsesOwed == 1: wait(within: limits.bodyTimeout)
+        case .readingHead where waitedForStore: wait(within: limits.headTimeout)
+        case .readingBody where waitedForStore: wait(within: limits.bodyTimeout)
         default: break
         }
-    }
-
-    /// Replies owed for requests before the one being read; -1 when a route answered that request before its body
-    /// ended.
-    private var repliesOwedBefore: Int {
-        // The request being read owes its own reply once its head has arrived.
-        responsesOwed - (phase == .readingBody ? 1 : 0)
     }
 
     private func wait(within timeout: Duration) {
@@ -259,9 +263,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch phase {
         case .closing:
             return
+        case .idle where responsesOwed > 0:
+            // A reply is owed: nothing is waited for from the client; the reply re-arms the idle deadline.
+            return
         case .idle, .readingHead, .readingBody:
-            // An earlier reply is owed: the client is not waited for; writing that reply starts the deadline again.
-            guard repliesOwedBefore <= 0 else { return }
+            // The gateway keeps this request waiting; the answer to the delivery ahead re-arms its deadline.
+            guard !storeWaitAhead else { return }
             guard deadline <= .now() else { return armTimer() }
             if phase == .idle {
                 phase = .closing
@@ -274,9 +281,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func deadlinePassed(context: ChannelHandlerContext) {
         let part = phase == .readingHead ? "head" : "body"
-        let answeredAlready = repliesOwedBefore < 0
+        // The request being timed owes its response once its head has arrived.
+        let owedBefore = responsesOwed - (phase == .readingBody ? 1 : 0)
         phase = .closing
-        guard !answeredAlready else {
+        guard owedBefore == 0 else {
             context.close(promise: nil)
             return
         }

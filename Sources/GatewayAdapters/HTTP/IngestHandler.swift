@@ -18,9 +18,11 @@ import NIOHTTPTypesHTTP1
 /// Replies keep HTTP/1.1's order: a delivery is only taken here when no earlier request on the connection still
 /// waits for its response, and what arrives while one waits for the store waits its turn. Reading goes on until
 /// something arrives and pauses then, so a client that waits for its reply costs no change of the socket's read
-/// interest, and one that pipelines holds at most one read's worth of parts here (``RequestDeadlineHandler`` times
-/// those from the reply before them). A client that closes its side after sending still gets the reply: the end of
-/// its input is passed on, and Hummingbird closes the connection, only once what it sent before is answered.
+/// interest, and one that pipelines holds at most one read's worth of parts here, which ``RequestDeadlineHandler``
+/// does not time until the delivery ahead is answered (``RequestDeadlineHandler/AwaitingStore``). The end of the
+/// client's input, and an error such as bytes the decoder refuses, are passed on, and Hummingbird closes the
+/// connection, only once what came before is answered: a client that half-closes after sending gets its reply.
+/// Reading also pauses while the socket takes no more replies.
 ///
 /// HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and bodies over the size limit
 /// are left to Hummingbird and ``IngestRoutes``, which own those rules.
@@ -75,6 +77,8 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     /// Whether the client's input ended while a delivery waited for the inbox.
     private var inputClosedPending = false
+    /// An error caught while a delivery waited for the inbox (say, bytes NIO's decoder refused), passed on after it.
+    private var errorPending: (any Error)?
     private var attempts = 0
     /// Bounds the wait of the delivery storing; it may outlive the delivery it was armed for.
     private var storeTimer = ConnectionTimer()
@@ -135,13 +139,40 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// While a delivery waits for the inbox, the channel reads on until parts arrive, then pauses: what a pipelining
-    /// client sends next waits in the socket, and its replies stay in order.
+    /// Hummingbird answers an error with a 400 and closes; while a delivery waits for the inbox, that would be read
+    /// as the delivery's reply, so the error waits for the delivery's answer.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .storing = state {
+            if errorPending == nil { errorPending = error }
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    /// Reading pauses while parts wait behind a delivery (what a pipelining client sends next waits in the socket, and
+    /// its replies stay in order) and while the socket takes no more replies (a client that does not read them cannot
+    /// make them pile up here).
     func read(context: ChannelHandlerContext) {
-        if case .storing = state, !waitingParts.isEmpty {
+        guard mayRead(context) else {
             readPending = true
             return
         }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReading(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        if case .storing = state, !waitingParts.isEmpty { return false }
+        return context.channel.isWritable
+    }
+
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        guard readPending, mayRead(context) else { return }
+        readPending = false
         context.read()
     }
 
@@ -199,6 +230,7 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let handler = NIOLoopBound(self, eventLoop: loop)
         let deadline = NIODeadline.now() + storeTimeout
         state = .storing(attempt: attempt, deadline: deadline)
+        context.triggerUserOutboundEvent(RequestDeadlineHandler.AwaitingStore(), promise: nil)
         armStoreTimer(at: deadline, on: loop)
         ingest.store(event) { result in
             loop.execute { handler.value.finish(attempt, with: result) }
@@ -234,14 +266,15 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if case .storing = state { return }
         }
         // Whatever the parts left (nothing, or a request whose body is held or forwarded) reads on from here.
+        if let error = errorPending {
+            errorPending = nil
+            context.fireErrorCaught(error)
+        }
         if inputClosedPending {
             inputClosedPending = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
-        if readPending {
-            readPending = false
-            context.read()
-        }
+        resumeReading(context)
     }
 
     private func answer(_ error: IngestError, context: ChannelHandlerContext) {
