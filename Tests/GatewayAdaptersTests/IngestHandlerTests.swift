@@ -29,10 +29,10 @@ struct IngestHandlerTests {
     }
 
     /// A channel with the ingest handler behind NIO's response encoder and `reads` before both.
-    private func channel(counting reads: ReadCounter = ReadCounter()) throws -> EmbeddedChannel {
+    private func channel(counting reads: ReadCounter = ReadCounter(), storeTimeout: Duration = .seconds(60)) throws -> EmbeddedChannel {
         let ingest = IngestEvent(secrets: [Fixtures.source: [Fixtures.secret]], verifier: SignatureVerifier(), inbox: UnansweringInbox())
         let handler = IngestHandler(
-            ingest: ingest, maxBodyBytes: 1 << 20, storeTimeout: .seconds(60), serverName: "test",
+            ingest: ingest, maxBodyBytes: 1 << 20, storeTimeout: storeTimeout, serverName: "test",
             metrics: IngestMetrics(sources: [Fixtures.source]))
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([reads, HTTPResponseEncoder(), handler])
@@ -40,9 +40,9 @@ struct IngestHandlerTests {
         return channel
     }
 
-    /// A channel whose ingest handler holds one signed delivery waiting for the store.
-    private func channelWithADeliveryWaiting() throws -> EmbeddedChannel {
-        let channel = try channel()
+    /// A channel whose ingest handler holds one signed delivery waiting for the store until `storeTimeout`.
+    private func channelWithADeliveryWaiting(storeTimeout: Duration = .seconds(60)) throws -> EmbeddedChannel {
+        let channel = try channel(storeTimeout: storeTimeout)
         let body = Fixtures.body()
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/webhooks/\(Fixtures.source)")
         for (name, value) in Fixtures.signedHeaders(id: "waiting", body: body) { head.headers.add(name: name, value: value) }
@@ -63,6 +63,32 @@ struct IngestHandlerTests {
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
         try? channel.writeInbound(request)
         #expect(!channel.isActive)
+    }
+
+    /// A graceful shutdown's request to quiesce, on which Hummingbird closes a connection it sees idle, waits until the
+    /// delivery waiting for the store is answered (here by the store's deadline), so the producer gets its reply.
+    @Test func aShutdownWaitsForTheDeliveryWaitingForTheStore() async throws {
+        let events = EventRecorder()
+        let channel = try channelWithADeliveryWaiting(storeTimeout: .milliseconds(50))
+        try channel.pipeline.syncOperations.addHandler(events)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(events.count == 0)
+        // The handler reads the wall clock: the store's deadline passes in real time, then on the embedded loop.
+        try await Task.sleep(for: .milliseconds(100))
+        channel.embeddedEventLoop.advanceTime(to: .now())
+        let reply = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: reply).hasPrefix("HTTP/1.1 503"))
+        #expect(events.count == 1)
+    }
+
+    /// Counts the user events that reach the end of the pipeline.
+    private final class EventRecorder: ChannelInboundHandler {
+        typealias InboundIn = Any
+        var count = 0
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            count += 1
+        }
     }
 
     /// A client that does not read its replies stops being read once the socket takes no more of them, and is read

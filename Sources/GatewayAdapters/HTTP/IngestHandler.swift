@@ -75,8 +75,9 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var waitingParts = CircularBuffer<HTTPServerRequestPart>()
     /// Whether the channel asked to read while a delivery waited for the inbox.
     private var readPending = false
-    /// Whether the client's input ended while a delivery waited for the inbox.
-    private var inputClosedPending = false
+    /// Events that arrived while a delivery waited for the inbox and on which Hummingbird would close the connection:
+    /// the end of the client's input, the server's request to quiesce.
+    private var closingEventsPending: [Any] = []
     /// An error caught while a delivery waited for the inbox (say, bytes NIO's decoder refused), passed on after it.
     private var errorPending: (any Error)?
     private var attempts = 0
@@ -129,11 +130,12 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         read(part, context: context)
     }
 
-    /// Hummingbird ends the connection when the client's input ends, so that end waits until the delivery waiting for
-    /// the inbox is answered: a client that half-closes after its request gets its reply.
+    /// Hummingbird closes a connection it sees idle when the client's input ends or the server shuts down gracefully,
+    /// and a delivery waiting for the inbox is invisible to it: such an event waits until the delivery is answered, so
+    /// a client that half-closes after its request, or sends it as the server stops, gets its reply.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .storing = state, let event = event as? ChannelEvent, event == .inputClosed {
-            inputClosedPending = true
+        if case .storing = state, (event as? ChannelEvent) == .inputClosed || event is ChannelShouldQuiesceEvent {
+            closingEventsPending.append(event)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -270,10 +272,9 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             errorPending = nil
             context.fireErrorCaught(error)
         }
-        if inputClosedPending {
-            inputClosedPending = false
-            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-        }
+        let closingEvents = closingEventsPending
+        closingEventsPending = []
+        for event in closingEvents { context.fireUserInboundEventTriggered(event) }
         resumeReading(context)
     }
 
