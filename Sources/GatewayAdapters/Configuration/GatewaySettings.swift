@@ -66,7 +66,8 @@ public enum Setting: String, CaseIterable, Sendable {
     /// Longest time from a request's headers to the end of its body, in ms; then 408 and the connection is closed.
     /// Default 10000.
     case httpBodyTimeoutMilliseconds = "GATEWAY_HTTP_BODY_TIMEOUT_MS"
-    /// How long a keep-alive connection may stay idle between requests before it is closed, in ms. Default 60000.
+    /// How long a keep-alive connection may stay idle between requests, or its client take none of its replies,
+    /// before it is closed, in ms. Default 60000.
     case httpIdleTimeoutMilliseconds = "GATEWAY_HTTP_IDLE_TIMEOUT_MS"
     /// HTTP connections open at once; a connection beyond it is closed as soon as it is accepted. Default 4096.
     case httpMaxConnections = "GATEWAY_HTTP_MAX_CONNECTIONS"

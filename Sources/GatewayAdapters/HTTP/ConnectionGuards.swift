@@ -137,6 +137,10 @@ final class ConnectionGate: ChannelInboundHandler, RemovableChannelHandler {
 /// delivery is answered, so a slow store never turns into a 408. The wait is the store's, bounded by its timeout; a
 /// reply that waits for the client to read is not such a wait.
 ///
+/// A client that takes none of its replies (the socket accepts no more of them) for ``ConnectionLimits/idleTimeout``
+/// is closed, whatever it is in the middle of: a reply owed exempts the connection from the idle timeout only while
+/// the client reads it.
+///
 /// A deadline is a time stored per request, watched by the connection's one ``ConnectionTimer``: on firing, the
 /// handler looks at the deadline of whatever is then being waited for.
 ///
@@ -176,6 +180,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var responsesOwed = 0
     /// Whether a delivery ahead of the request being read waits for the store.
     private var storeWaitAhead = false
+    /// Since the socket accepts no more replies, when the client is closed unless it reads some first.
+    private var repliesStuckUntil: NIODeadline?
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -211,6 +217,17 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             phase = .idle
         }
         context.fireChannelRead(data)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            repliesStuckUntil = nil
+        } else if repliesStuckUntil == nil {
+            let stuckUntil = NIODeadline.now() + TimeAmount(limits.idleTimeout)
+            repliesStuckUntil = stuckUntil
+            timer.fire(noLaterThan: stuckUntil, on: context.eventLoop) { self.timerFired() }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -260,6 +277,14 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func timerFired() {
         timer.markFired()
         guard let context else { return }
+        if let stuckUntil = repliesStuckUntil {
+            // Nothing sent to this client gets through, a 408 included.
+            guard stuckUntil > .now() else {
+                phase = .closing
+                return context.close(promise: nil)
+            }
+            timer.fire(noLaterThan: stuckUntil, on: context.eventLoop) { self.timerFired() }
+        }
         switch phase {
         case .closing:
             return

@@ -20,9 +20,9 @@ import NIOHTTPTypesHTTP1
 /// something arrives and pauses then, so a client that waits for its reply costs no change of the socket's read
 /// interest, and one that pipelines holds at most one read's worth of parts here, which ``RequestDeadlineHandler``
 /// does not time until the delivery ahead is answered (``RequestDeadlineHandler/AwaitingStore``). The end of the
-/// client's input, and an error such as bytes the decoder refuses, are passed on, and Hummingbird closes the
-/// connection, only once what came before is answered: a client that half-closes after sending gets its reply.
-/// Reading also pauses while the socket takes no more replies.
+/// client's input, a graceful shutdown's request to quiesce and an error such as bytes the decoder refuses are passed
+/// on, and Hummingbird closes the connection, only once what came before is answered: a client that half-closes after
+/// sending gets its reply. Reading also pauses while the socket takes no more replies.
 ///
 /// HTTP/1.0 requests, requests that close the connection or expect a `100 Continue`, and bodies over the size limit
 /// are left to Hummingbird and ``IngestRoutes``, which own those rules.
