@@ -415,17 +415,10 @@ struct StoreOutageTests {
     /// Bytes the HTTP decoder refuses, sent while a delivery waits for the store, are answered (400, then closed) only
     /// after the delivery: the producer must not take the 400 for its delivery's reply.
     @Test func garbageBehindAStoringDeliveryIsAnsweredAfterIt() async throws {
-        let body = Fixtures.body()
-        try await withFreezableStore(database: "garbage-behind") { server, _, client in
-            #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
-            let connection = try RawConnection(port: try #require(client.port))
-            server.freeze()
-            try connection.send(PipelinedConnection.delivery(id: "before-garbage", body: body))
+        try await withADeliveryWaitingForTheStore(database: "garbage-behind", replies: 2) { connection in
             try await Task.sleep(for: .milliseconds(200))
             try connection.send("NOT HTTP AT ALL\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(300))
-            server.thaw()
-            let reply = await connection.receive(timeout: .seconds(8)) { PipelinedConnection.statusCodes(in: $0).count == 2 }
+        } then: { reply in
             #expect(PipelinedConnection.statusCodes(in: reply.text) == [202, 400], "\(reply.text)")
         }
     }
@@ -433,18 +426,34 @@ struct StoreOutageTests {
     /// A client that closes its sending side after its delivery, while the delivery waits for the store, still gets
     /// its reply before the connection closes.
     @Test func aClientThatClosesItsSideAfterSendingGetsItsReply() async throws {
+        try await withADeliveryWaitingForTheStore(database: "half-closed") { connection in
+            try connection.finishSending()
+        } then: { reply in
+            #expect(PipelinedConnection.statusCodes(in: reply.text) == [202], "\(reply.text)")
+            #expect(reply.closed)
+        }
+    }
+
+    /// Sends a delivery on a connection of its own while the store is frozen, lets `behind` act on the connection
+    /// meanwhile, thaws the store and hands `then` what the connection received: until `replies` replies arrived,
+    /// or, without it, until the connection closed (8 s at most).
+    private func withADeliveryWaitingForTheStore(
+        database: String, replies: Int? = nil, _ behind: @escaping @Sendable (RawConnection) async throws -> Void,
+        then check: @escaping @Sendable ((text: String, closed: Bool)) -> Void
+    ) async throws {
         let body = Fixtures.body()
-        try await withFreezableStore(database: "half-closed") { server, _, client in
+        try await withFreezableStore(database: database) { server, _, client in
             #expect(try await client.deliver(id: "before-freeze", body: body).status == .accepted)
             let connection = try RawConnection(port: try #require(client.port))
             server.freeze()
-            try connection.send(PipelinedConnection.delivery(id: "half-closed", body: body))
-            try connection.finishSending()
+            try connection.send(PipelinedConnection.delivery(id: database, body: body))
+            try await behind(connection)
             try await Task.sleep(for: .milliseconds(300))
             server.thaw()
-            let reply = await connection.receive(timeout: .seconds(8))
-            #expect(PipelinedConnection.statusCodes(in: reply.text) == [202], "\(reply.text)")
-            #expect(reply.closed)
+            check(
+                await connection.receive(timeout: .seconds(8)) { text in
+                    replies.map { PipelinedConnection.statusCodes(in: text).count == $0 } ?? false
+                })
         }
     }
 

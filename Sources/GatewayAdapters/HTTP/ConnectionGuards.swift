@@ -225,7 +225,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         } else if repliesStuckUntil == nil {
             let stuckUntil = NIODeadline.now() + TimeAmount(limits.idleTimeout)
             repliesStuckUntil = stuckUntil
-            timer.fire(noLaterThan: stuckUntil, on: context.eventLoop) { self.timerFired() }
+            armTimer(at: stuckUntil)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -270,8 +270,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func armTimer() {
+        armTimer(at: deadline)
+    }
+
+    private func armTimer(at due: NIODeadline) {
         guard let context else { return }
-        timer.fire(noLaterThan: deadline, on: context.eventLoop) { self.timerFired() }
+        timer.fire(noLaterThan: due, on: context.eventLoop) { self.timerFired() }
     }
 
     private func timerFired() {
@@ -283,7 +287,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 phase = .closing
                 return context.close(promise: nil)
             }
-            timer.fire(noLaterThan: stuckUntil, on: context.eventLoop) { self.timerFired() }
+            armTimer(at: stuckUntil)
         }
         switch phase {
         case .closing:

@@ -75,11 +75,10 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var waitingParts = CircularBuffer<HTTPServerRequestPart>()
     /// Whether the channel asked to read while a delivery waited for the inbox.
     private var readPending = false
-    /// Events that arrived while a delivery waited for the inbox and on which Hummingbird would close the connection:
-    /// the end of the client's input, the server's request to quiesce.
-    private var closingEventsPending: [Any] = []
-    /// An error caught while a delivery waited for the inbox (say, bytes NIO's decoder refused), passed on after it.
-    private var errorPending: (any Error)?
+    /// What arrived while a delivery waited for the inbox and would make Hummingbird answer or close the connection
+    /// (an error such as bytes NIO's decoder refused, the end of the client's input, the server's request to
+    /// quiesce), in order, passed on after the delivery's reply.
+    private var heldEvents: [HeldEvent] = []
     private var attempts = 0
     /// Bounds the wait of the delivery storing; it may outlive the delivery it was armed for.
     private var storeTimer = ConnectionTimer()
@@ -88,6 +87,11 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var counters: [CounterKey: Counter] = [:]
     /// The current delivery's source and when its head arrived, for its reply's metrics.
     private var current: (source: String, since: NIODeadline)?
+
+    private enum HeldEvent {
+        case error(any Error)
+        case user(Any)
+    }
 
     private struct CounterKey: Hashable {
         var source: String
@@ -135,7 +139,7 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// a client that half-closes after its request, or sends it as the server stops, gets its reply.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .storing = state, (event as? ChannelEvent) == .inputClosed || event is ChannelShouldQuiesceEvent {
-            closingEventsPending.append(event)
+            heldEvents.append(.user(event))
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -145,7 +149,7 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// as the delivery's reply, so the error waits for the delivery's answer.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if case .storing = state {
-            if errorPending == nil { errorPending = error }
+            heldEvents.append(.error(error))
             return
         }
         context.fireErrorCaught(error)
@@ -268,13 +272,14 @@ final class IngestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if case .storing = state { return }
         }
         // Whatever the parts left (nothing, or a request whose body is held or forwarded) reads on from here.
-        if let error = errorPending {
-            errorPending = nil
-            context.fireErrorCaught(error)
+        let held = heldEvents
+        heldEvents = []
+        for event in held {
+            switch event {
+            case .error(let error): context.fireErrorCaught(error)
+            case .user(let event): context.fireUserInboundEventTriggered(event)
+            }
         }
-        let closingEvents = closingEventsPending
-        closingEventsPending = []
-        for event in closingEvents { context.fireUserInboundEventTriggered(event) }
         resumeReading(context)
     }
 
